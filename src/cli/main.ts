@@ -1,1 +1,67 @@
-export async function main(_argv: string[]): Promise<number> { return 0; }
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError } from "../config/errors.js";
+import { VERSION } from "../version.js";
+import { runDaemon } from "./run.js";
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Exit code for bad flags, bad env values and unusable data dirs. */
+export const EXIT_USAGE = 2;
+
+/** Builds the commander program. Client subcommands register themselves here. */
+export function buildProgram(env: NodeJS.ProcessEnv): Command {
+  const program = new Command("seed-daemon")
+    .description("Hardened daemon that keeps Ed25519 signing keys and documents")
+    .version(VERSION)
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .option("--data-dir <dir>", "data directory (env SEED_DAEMON_DATA_DIR)")
+    .option("--http-addr <host:port>", "HTTP/1.1 listener (env SEED_DAEMON_HTTP_ADDR)")
+    .option("--grpc-addr <host:port>", "h2c gRPC listener (env SEED_DAEMON_GRPC_ADDR)")
+    .addOption(new Option("--http-port <port>", "deprecated: --http-addr 127.0.0.1:PORT"))
+    .addOption(new Option("--grpc-port <port>", "deprecated: --grpc-addr 127.0.0.1:PORT"))
+    .option(
+      "--allowed-host <host>",
+      "extra accepted Host header, repeatable (env SEED_DAEMON_ALLOWED_HOSTS, comma list)",
+      collect,
+      [],
+    )
+    .option(
+      "--cors-origin <origin>",
+      "extra allowed browser origin, repeatable (env SEED_DAEMON_CORS_ORIGINS, comma list)",
+      collect,
+      [],
+    )
+    .option("--public-only", "serve public data only (env SEED_DAEMON_PUBLIC_ONLY)")
+    .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent")
+    .option("--audit-log <file>", "append audit records as JSONL to this file (0600)")
+    .option("--auth-token-path <file>", "token file (default <data-dir>/auth.token)")
+    .option("--max-request-bytes <n>", "largest request body (default 4 MiB)")
+    .action(async (opts) => {
+      process.exitCode = await runDaemon(opts, env);
+    });
+  return program;
+}
+
+/**
+ * CLI entry. Returns the exit code: 0 ok, 1 runtime failure, 2 bad usage or configuration.
+ */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const program = buildProgram(env);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`seed-daemon: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,74 @@
+import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
+import type { Logger } from "pino";
+import { ConfigError } from "../config/errors.js";
+
+/** Outcome of an audited operation. */
+export type AuditOutcome = "ok" | "error" | "denied";
+
+/** One audit record. Never put a secret in any field. */
+export interface AuditEvent {
+  /** Event name, e.g. `key.sign`, `origin.pair`. */
+  event: string;
+  /** RPC method name, e.g. `SignData`. */
+  method: string;
+  key_name?: string | undefined;
+  remote_addr?: string | undefined;
+  principal?: string | undefined;
+  outcome: AuditOutcome;
+  /** Short reason for a failure (a Connect code name or message without secrets). */
+  reason?: string | undefined;
+}
+
+/**
+ * The audit logger: a pino child (`audit: true`) and, when configured, a JSONL file opened
+ * append-only with mode 0600.
+ */
+export class AuditLog {
+  readonly #log: Logger;
+  readonly #fd: number | undefined;
+
+  constructor(logger: Logger, filePath?: string) {
+    this.#log = logger.child({ audit: true });
+    if (filePath !== undefined) {
+      try {
+        this.#fd = openSync(
+          filePath,
+          constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+          0o600,
+        );
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new ConfigError(
+          `--audit-log: cannot open ${filePath} (${code === "ELOOP" ? "it is a symlink" : code})`,
+        );
+      }
+      const st = fstatSync(this.#fd);
+      if (!st.isFile() || (st.mode & 0o077) !== 0) {
+        closeSync(this.#fd);
+        throw new ConfigError(
+          `--audit-log: ${filePath} must be a regular file that only its owner can access`,
+        );
+      }
+    }
+  }
+
+  /** Writes one record to the log and to the audit file. */
+  record(ev: AuditEvent): void {
+    const rec = {
+      time: new Date().toISOString(),
+      event: ev.event,
+      method: ev.method,
+      key_name: ev.key_name,
+      remote_addr: ev.remote_addr,
+      principal: ev.principal,
+      outcome: ev.outcome,
+      reason: ev.reason,
+    };
+    this.#log.info(rec, "audit");
+    if (this.#fd !== undefined) writeSync(this.#fd, `${JSON.stringify(rec)}\n`);
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+  }
+}

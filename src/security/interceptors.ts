@@ -1,0 +1,87 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { isUnexpectedError, toConnectError } from "../errors.js";
+import type { Metrics } from "../server/metrics.js";
+import type { Authenticator } from "./authenticator.js";
+import { parseBearer } from "./bearer.js";
+import { callerKey, remoteAddrKey } from "./caller.js";
+import { normalizeOrigin } from "./origin.js";
+import { CAPABILITIES_HEADER, ORIGIN_TOKEN_PROCEDURES, PRINCIPAL_HEADER } from "./scopes.js";
+
+/** `/package.Service/Method` of a request. */
+export function procedureOf(req: { service: { typeName: string }; method: { name: string } }) {
+  return `/${req.service.typeName}/${req.method.name}`;
+}
+
+/**
+ * Re-checks the bearer token from the request metadata (unary and streaming alike, on both
+ * listeners), enforces the scope of origin-bound tokens and puts the Caller in the context.
+ * The HTTP pipeline already checked the token; this keeps handlers safe even if a route is ever
+ * mounted without it.
+ */
+export function authInterceptor(auth: Authenticator): Interceptor {
+  return (next) => async (req) => {
+    const originHeader = req.header.get("origin");
+    const origin = originHeader === null ? undefined : (normalizeOrigin(originHeader) ?? undefined);
+    const credential = auth.authenticate(parseBearer(req.header.get("authorization")), origin);
+    if (credential === undefined) {
+      throw new ConnectError("missing or invalid bearer token", Code.Unauthenticated);
+    }
+    const principal = req.header.get(PRINCIPAL_HEADER) ?? undefined;
+    if (credential.kind === "origin") {
+      if (!ORIGIN_TOKEN_PROCEDURES.has(procedureOf(req))) {
+        throw new ConnectError(
+          `a paired origin's token may not call ${req.method.name}`,
+          Code.PermissionDenied,
+        );
+      }
+      if (principal !== undefined || req.header.get(CAPABILITIES_HEADER) !== null) {
+        throw new ConnectError(
+          "a paired origin's token may not assert a principal or capabilities",
+          Code.PermissionDenied,
+        );
+      }
+    }
+    req.contextValues.set(callerKey, {
+      remoteAddr: req.contextValues.get(remoteAddrKey),
+      credential,
+      origin,
+      principal,
+    });
+    return next(req);
+  };
+}
+
+/**
+ * Outermost interceptor: counts and times every RPC and maps errors through toConnectError, so
+ * an unexpected error reaches the client as `internal` with no detail and is logged here once.
+ */
+export function errorAndMetricsInterceptor(metrics: Metrics, logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const method = procedureOf(req);
+    const end = metrics.latency.startTimer({ method });
+    try {
+      const res = await next(req);
+      metrics.requests.inc({ method, code: "ok" });
+      return res;
+    } catch (err) {
+      if (isUnexpectedError(err)) {
+        logger.error({ method, err: errorSummary(err) }, "unexpected error in handler");
+      }
+      const ce = toConnectError(err);
+      metrics.requests.inc({ method, code: Code[ce.code] ?? "unknown" });
+      throw ce;
+    } finally {
+      end();
+    }
+  };
+}
+
+/** Name and stack frames only: messages of unexpected errors may quote inputs. */
+function errorSummary(err: unknown): { name: string; stack?: string } {
+  if (err instanceof Error) {
+    const frames = err.stack?.split("\n").slice(1, 8).join("\n");
+    return frames === undefined ? { name: err.name } : { name: err.name, stack: frames };
+  }
+  return { name: typeof err };
+}

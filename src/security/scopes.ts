@@ -1,0 +1,19 @@
+/**
+ * RPCs an origin-bound (paired) token may call: reads that a paired web page needs, nothing
+ * that signs, exports, changes keys or manages pairings. Full procedure paths, matched exactly.
+ */
+export const ORIGIN_TOKEN_PROCEDURES: ReadonlySet<string> = new Set([
+  "/com.seed.daemon.v1alpha.Daemon/GetInfo",
+  "/com.seed.daemon.v1alpha.Daemon/ListKeys",
+  "/com.seed.documents.v3alpha.Documents/GetDocument",
+  "/com.seed.documents.v3alpha.Documents/ListDocuments",
+  "/com.seed.documents.v3alpha.Documents/ListDocumentChanges",
+  "/com.seed.documents.v3alpha.Documents/WatchDocuments",
+  "/com.seed.documents.v3alpha.AccessControl/GetCapability",
+  "/com.seed.documents.v3alpha.AccessControl/ListCapabilities",
+  "/com.seed.documents.v3alpha.AccessControl/ListCapabilitiesForDelegate",
+]);
+
+/** Headers through which a trusted web server forwards the browser user's identity. */
+export const PRINCIPAL_HEADER = "x-seed-principal";
+export const CAPABILITIES_HEADER = "x-seed-capabilities";

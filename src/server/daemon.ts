@@ -1,0 +1,195 @@
+import { type Server, createServer } from "node:http";
+import {
+  type Http2Server,
+  type Http2Session,
+  createServer as createHttp2Server,
+} from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { Interceptor } from "@connectrpc/connect";
+import { createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import { AuditLog } from "../audit/audit.js";
+import { formatAddress } from "../config/address.js";
+import type { Config } from "../config/config.js";
+import { ConfigError } from "../config/errors.js";
+import { Authenticator } from "../security/authenticator.js";
+import { remoteAddrKey } from "../security/caller.js";
+import { allowedHostSet } from "../security/host-gate.js";
+import { authInterceptor, errorAndMetricsInterceptor } from "../security/interceptors.js";
+import { OriginPolicy } from "../security/origin.js";
+import { loadMasterToken } from "../security/token-store.js";
+import type { ServiceDeps } from "../services/context.js";
+import { registerRoutes } from "../services/routes.js";
+import { VERSION } from "../version.js";
+import {
+  isProcessAlive,
+  readDaemonFile,
+  removeDaemonFile,
+  writeDaemonFile,
+} from "./daemon-file.js";
+import { Metrics } from "./metrics.js";
+import { type NodeHandler, type NodeRequest, createPipeline } from "./pipeline.js";
+
+/** Limits of the listeners (slowloris, idle sockets, stream floods). */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const H2_IDLE_TIMEOUT_MS = 300_000;
+const H2_MAX_CONCURRENT_STREAMS = 100;
+/** How long shutdown waits for in-flight calls before cutting connections. */
+const DRAIN_TIMEOUT_MS = 5_000;
+
+/** A started daemon. */
+export interface RunningDaemon {
+  /** Bound HTTP/1.1 address, `host:port`. */
+  readonly httpAddr: string;
+  /** Bound h2c address, `host:port`. */
+  readonly grpcAddr: string;
+  /** Stops accepting, drains in-flight calls (bounded), removes daemon.json. */
+  close(): Promise<void>;
+}
+
+function listen(server: Server | Http2Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once("error", onError);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off("error", onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/**
+ * Starts both listeners with the security pipeline in front of every route. Throws ConfigError
+ * for start-up problems the user must fix (exit code 2).
+ */
+export async function startDaemon(
+  config: Config,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningDaemon> {
+  const startTime = new Date();
+  const { token, source } = loadMasterToken({
+    envToken: env.SEED_DAEMON_AUTH_TOKEN,
+    tokenPath: config.authTokenPath,
+    dataDir: config.dataDir,
+  });
+  const other = readDaemonFile(config.dataDir);
+  if (other !== undefined && other.pid !== process.pid && isProcessAlive(other.pid)) {
+    throw new ConfigError(
+      `another seed-daemon (pid ${other.pid}) is using ${config.dataDir}; stop it first`,
+    );
+  }
+
+  const audit = new AuditLog(logger, config.auditLogPath);
+  const metrics = new Metrics();
+  const originPolicy = new OriginPolicy([...config.corsOrigins]);
+  const auth = new Authenticator(token);
+  const shutdown = new AbortController();
+
+  const deps: ServiceDeps = { config, logger, audit, startTime };
+  const interceptors: Interceptor[] = [
+    errorAndMetricsInterceptor(metrics, logger),
+    authInterceptor(auth),
+  ];
+  const adapterOptions = {
+    routes: (router: Parameters<typeof registerRoutes>[0]) => registerRoutes(router, deps),
+    interceptors,
+    readMaxBytes: config.maxRequestBytes,
+    shutdownSignal: shutdown.signal,
+    contextValues: (req: NodeRequest) =>
+      createContextValues().set(remoteAddrKey, req.socket?.remoteAddress ?? ""),
+  };
+  // gRPC needs HTTP/2 trailers, so it is served on the h2c listener only.
+  const http1Rpc = connectNodeAdapter({ ...adapterOptions, grpc: false }) as NodeHandler;
+  const h2Rpc = connectNodeAdapter(adapterOptions) as NodeHandler;
+
+  let httpHosts: ReadonlySet<string> = new Set();
+  let grpcHosts: ReadonlySet<string> = new Set();
+  const pipelineBase = { originPolicy, auth, metrics, logger };
+  const http1 = createServer(
+    {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    },
+    createPipeline({ ...pipelineBase, allowedHosts: () => httpHosts, rpc: http1Rpc }),
+  );
+  const h2 = createHttp2Server(
+    { settings: { maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS } },
+    createPipeline({ ...pipelineBase, allowedHosts: () => grpcHosts, rpc: h2Rpc }),
+  );
+  h2.setTimeout(H2_IDLE_TIMEOUT_MS);
+  const sessions = new Set<Http2Session>();
+  h2.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  for (const server of [http1, h2]) {
+    server.on("clientError", (_err: Error, socket: import("node:stream").Duplex) => {
+      socket.destroy();
+    });
+  }
+
+  let httpInfo: AddressInfo;
+  let grpcInfo: AddressInfo;
+  try {
+    httpInfo = await listen(http1, config.httpAddr.host, config.httpAddr.port);
+    grpcInfo = await listen(h2, config.grpcAddr.host, config.grpcAddr.port);
+  } catch (err) {
+    http1.close();
+    h2.close();
+    audit.close();
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(
+      `cannot bind ${e.code === "EADDRINUSE" ? "(address in use)" : `(${e.code ?? e.message})`}: check --http-addr / --grpc-addr`,
+    );
+  }
+  httpHosts = allowedHostSet(httpInfo.port, config.allowedHosts);
+  grpcHosts = allowedHostSet(grpcInfo.port, config.allowedHosts);
+  const httpAddr = formatAddress(httpInfo.address, httpInfo.port);
+  const grpcAddr = formatAddress(grpcInfo.address, grpcInfo.port);
+
+  writeDaemonFile(config.dataDir, {
+    pid: process.pid,
+    httpAddr,
+    grpcAddr,
+    startTime: startTime.toISOString(),
+    version: VERSION,
+  });
+  logger.info(
+    { httpAddr, grpcAddr, dataDir: config.dataDir, tokenSource: source, version: VERSION },
+    "daemon ready",
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const closed = Promise.all([
+        new Promise<void>((r) => http1.close(() => r())),
+        new Promise<void>((r) => h2.close(() => r())),
+      ]);
+      http1.closeIdleConnections();
+      for (const s of sessions) s.close();
+      const timer = new Promise<"timeout">((r) =>
+        setTimeout(() => r("timeout"), DRAIN_TIMEOUT_MS).unref(),
+      );
+      // Streams (WatchDocuments) never end by themselves: give unary calls the drain window,
+      // then abort handler signals and cut what is left.
+      const first = await Promise.race([closed, timer]);
+      if (first === "timeout") {
+        shutdown.abort();
+        http1.closeAllConnections();
+        for (const s of sessions) s.destroy();
+        await closed;
+      }
+      removeDaemonFile(config.dataDir, process.pid);
+      audit.close();
+    })();
+    return closing;
+  };
+
+  return { httpAddr, grpcAddr, close };
+}

@@ -1,0 +1,39 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Why the pipeline refused a request before it reached a handler. */
+export type RejectReason = "host" | "origin" | "token" | "scope" | "size";
+
+/**
+ * The daemon's metrics on a private registry. Labels are bounded: procedure names come from the
+ * router's known set, never from the request path.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: "seed_daemon_requests_total",
+    help: "RPCs handled, by procedure and Connect code",
+    labelNames: ["method", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: "seed_daemon_rejections_total",
+    help: "Requests refused by the security pipeline, by reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: "seed_daemon_request_duration_seconds",
+    help: "RPC latency, by procedure",
+    labelNames: ["method"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "seed_daemon_" });
+  }
+
+  reject(reason: RejectReason): void {
+    this.rejections.inc({ reason });
+  }
+}

@@ -1,0 +1,185 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { cors } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { Authenticator } from "../security/authenticator.js";
+import { parseBearer } from "../security/bearer.js";
+import { checkHost } from "../security/host-gate.js";
+import type { OriginPolicy } from "../security/origin.js";
+import { CAPABILITIES_HEADER, PRINCIPAL_HEADER } from "../security/scopes.js";
+import type { Metrics, RejectReason } from "./metrics.js";
+
+/** A request on either listener (HTTP/1.1 or the HTTP/2 compatibility API). */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+/** A response on either listener. */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+/** A handler on either listener. */
+export type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
+
+const ALLOW_METHODS = [...cors.allowedMethods].join(", ");
+const ALLOW_HEADERS = [
+  ...cors.allowedHeaders,
+  "Authorization",
+  PRINCIPAL_HEADER,
+  CAPABILITIES_HEADER,
+].join(", ");
+const EXPOSE_HEADERS = [...cors.exposedHeaders].join(", ");
+/** Short, so a revoked origin's cached preflight does not outlive the revocation by much. */
+const PREFLIGHT_MAX_AGE_SECONDS = "60";
+
+/** What the pipeline needs; each policy is a pure function or object tested on its own. */
+export interface PipelineOptions {
+  /** Host values accepted on this listener (known once it is bound). */
+  readonly allowedHosts: () => ReadonlySet<string>;
+  readonly originPolicy: OriginPolicy;
+  readonly auth: Authenticator;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** The Connect/gRPC/gRPC-web handler that serves authenticated RPCs. */
+  readonly rpc: NodeHandler;
+}
+
+function hostOf(req: NodeRequest): string | undefined {
+  if (req.httpVersionMajor >= 2) {
+    const authority = req.headers[":authority"];
+    return typeof authority === "string" ? authority : req.headers.host;
+  }
+  // Node keeps only the first of repeated Host headers; a request with two is ambiguous.
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]?.toLowerCase() === "host") count++;
+  }
+  return count === 1 ? req.headers.host : undefined;
+}
+
+function pathOf(req: NodeRequest): string {
+  const url = req.url ?? "";
+  const q = url.indexOf("?");
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function isGrpc(req: NodeRequest): boolean {
+  const ct = req.headers["content-type"];
+  return typeof ct === "string" && /^application\/grpc(?!-web)/i.test(ct);
+}
+
+/** Ends a refused request without reading its body. */
+function refuse(
+  req: NodeRequest,
+  res: NodeResponse,
+  status: 401 | 403,
+  code: "unauthenticated" | "permission_denied",
+  message: string,
+): void {
+  const body = JSON.stringify({ code, message });
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+    "cache-control": "no-store",
+  };
+  if (status === 401) headers["www-authenticate"] = 'Bearer realm="seed-daemon"';
+  if (isGrpc(req)) {
+    headers["grpc-status"] = status === 401 ? "16" : "7";
+    headers["grpc-message"] = encodeURIComponent(message);
+  }
+  // HTTP/1.1: the unread body would otherwise be parsed as the next request on this connection.
+  if (req.httpVersionMajor === 1) headers.connection = "close";
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.statusCode = status;
+  res.end(body);
+}
+
+/**
+ * The security pipeline of DESIGN §4, in order: Host gate, Origin policy, preflight, bearer,
+ * then the RPC handler (whose interceptors check the token again).
+ */
+export function createPipeline(opts: PipelineOptions): NodeHandler {
+  const { metrics, logger } = opts;
+  const reject = (reason: RejectReason, req: NodeRequest) => {
+    metrics.reject(reason);
+    // Floods of refused requests are counted, not logged line by line at info level.
+    if (logger.isLevelEnabled("debug")) {
+      logger.debug(
+        { reason, method: req.method, path: pathOf(req), remote_addr: req.socket?.remoteAddress },
+        "request refused",
+      );
+    }
+  };
+
+  return (req, res) => {
+    const host = checkHost(hostOf(req), opts.allowedHosts());
+    if (!host.ok) {
+      reject("host", req);
+      refuse(req, res, 403, "permission_denied", "host not allowed");
+      return;
+    }
+
+    res.setHeader("vary", "Origin");
+    const originHeader = req.headers.origin;
+    const origin = opts.originPolicy.check(
+      Array.isArray(originHeader) ? originHeader.join(",") : originHeader,
+    );
+    if (origin.kind === "denied") {
+      reject("origin", req);
+      refuse(req, res, 403, "permission_denied", "origin not allowed");
+      return;
+    }
+    if (origin.kind === "allowed") {
+      res.setHeader("access-control-allow-origin", String(originHeader));
+      res.setHeader("access-control-expose-headers", EXPOSE_HEADERS);
+      if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
+        res.setHeader("access-control-allow-methods", ALLOW_METHODS);
+        res.setHeader("access-control-allow-headers", ALLOW_HEADERS);
+        res.setHeader("access-control-max-age", PREFLIGHT_MAX_AGE_SECONDS);
+        if (req.headers["access-control-request-private-network"] === "true") {
+          res.setHeader("access-control-allow-private-network", "true");
+        }
+        res.statusCode = 204;
+        res.end();
+        return;
+      }
+    }
+
+    const path = pathOf(req);
+    if (path === "/health" && req.method === "GET") {
+      const body = '{"status":"ok"}';
+      res.setHeader("content-type", "application/json");
+      res.setHeader("cache-control", "no-store");
+      res.statusCode = 200;
+      res.end(body);
+      return;
+    }
+
+    const credential = opts.auth.authenticate(
+      parseBearer(req.headers.authorization),
+      origin.kind === "allowed" ? origin.origin : undefined,
+    );
+    if (credential === undefined) {
+      reject("token", req);
+      refuse(req, res, 401, "unauthenticated", "missing or invalid bearer token");
+      return;
+    }
+
+    if (path === "/metrics" && req.method === "GET") {
+      if (credential.kind !== "master") {
+        reject("scope", req);
+        refuse(req, res, 403, "permission_denied", "metrics need the master token");
+        return;
+      }
+      metrics.registry.metrics().then(
+        (text) => {
+          res.setHeader("content-type", metrics.registry.contentType);
+          res.statusCode = 200;
+          res.end(text);
+        },
+        () => {
+          res.statusCode = 500;
+          res.end();
+        },
+      );
+      return;
+    }
+
+    opts.rpc(req, res);
+  };
+}

@@ -1,0 +1,20 @@
+import type { HandlerContext } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { AuditLog } from "../audit/audit.js";
+import type { Config } from "../config/config.js";
+import { type Caller, callerKey } from "../security/caller.js";
+
+/** What every service gets: shared, long-lived daemon state. */
+export interface ServiceDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly audit: AuditLog;
+  readonly startTime: Date;
+}
+
+/** The caller the auth interceptor put in the context (it always runs before handlers). */
+export function callerOf(ctx: HandlerContext): Caller {
+  const caller = ctx.values.get(callerKey);
+  if (caller === undefined) throw new Error("auth interceptor did not run");
+  return caller;
+}
