@@ -26,7 +26,8 @@ const SCHEME_RE = /^[a-z][a-z0-9+.-]*$/;
  * (which would otherwise silently drop `?`, `#`, `@`, backslashes and tabs). Non-ASCII is allowed
  * so configured IDN hosts (`https://bücher.example`) reach the IDNA step.
  */
-const ORIGIN_SHAPE_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(\[[0-9A-Fa-f:.]+\]|[^:/?#@\\[\]]+)(?::(\d{1,5}))?$/;
+const ORIGIN_SHAPE_RE =
+  /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(\[[0-9A-Fa-f:.]+\]|[^:/?#@\\[\]]+)(?::(\d{1,5}))?$/;
 
 /**
  * Characters that never appear in a serialized origin. Whitespace and controls (ASCII and
@@ -209,9 +210,8 @@ export function parsePairableOrigin(
     };
   }
   // Exactly one trailing slash right after the authority; `https://a.com//` still fails below.
-  const trimmed = raw.endsWith("/") && raw.indexOf("/", sep + 3) === raw.length - 1
-    ? raw.slice(0, -1)
-    : raw;
+  const trimmed =
+    raw.endsWith("/") && raw.indexOf("/", sep + 3) === raw.length - 1 ? raw.slice(0, -1) : raw;
   return analyzeOrigin(trimmed);
 }
 

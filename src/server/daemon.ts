@@ -114,6 +114,8 @@ export async function startDaemon(
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      // Node would answer a missing Host with 400 itself; the Host gate answers 403 instead.
+      requireHostHeader: false,
     },
     createPipeline({ ...pipelineBase, allowedHosts: () => httpHosts, rpc: http1Rpc }),
   );

@@ -1,5 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  constants as http2constants,
+} from "node:http2";
 import { cors } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Authenticator } from "../security/authenticator.js";
@@ -24,6 +28,8 @@ const ALLOW_HEADERS = [
   CAPABILITIES_HEADER,
 ].join(", ");
 const EXPOSE_HEADERS = [...cors.exposedHeaders].join(", ");
+/** Largest unread body of a refused HTTP/1.1 request that Node may discard to keep the connection. */
+const MAX_DISCARDED_BODY_BYTES = 64 * 1024;
 /** Short, so a revoked origin's cached preflight does not outlive the revocation by much. */
 const PREFLIGHT_MAX_AGE_SECONDS = "60";
 
@@ -82,11 +88,24 @@ function refuse(
     headers["grpc-status"] = status === 401 ? "16" : "7";
     headers["grpc-message"] = encodeURIComponent(message);
   }
-  // HTTP/1.1: the unread body would otherwise be parsed as the next request on this connection.
-  if (req.httpVersionMajor === 1) headers.connection = "close";
+  // The answer goes out before the body is read. Node then discards a small body so the
+  // connection stays usable (closing it under a client still writing would turn the answer into
+  // a broken pipe); a body declared or growing past the limit cuts the connection instead.
+  const length = req.headers["content-length"];
+  const declaredTooLarge = length !== undefined && !(Number(length) <= MAX_DISCARDED_BODY_BYTES);
+  if (declaredTooLarge && req.httpVersionMajor === 1) headers.connection = "close";
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   res.statusCode = status;
   res.end(body);
+  if (declaredTooLarge || req.readableEnded) return;
+  let seen = 0;
+  req.on("data", (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > MAX_DISCARDED_BODY_BYTES) {
+      if ("stream" in req) req.stream.close(http2constants.NGHTTP2_CANCEL);
+      else req.socket.destroy();
+    }
+  });
 }
 
 /**

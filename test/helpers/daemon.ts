@@ -1,0 +1,159 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+/** Repository root (tests run from anywhere). */
+export const ROOT = resolve(import.meta.dirname, "..", "..");
+/** The real entry point every e2e test spawns. */
+export const BIN = join(ROOT, "bin", "seed-daemon.js");
+
+/** A fresh 0700 temp dir, removed by the returned cleanup. */
+export function tempDir(prefix = "seed-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A random token long enough for SEED_DAEMON_AUTH_TOKEN. */
+export function randomToken(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/** Environment for a child: the parent's minus anything that would configure the daemon. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith("SEED_DAEMON_")) env[k] = v;
+  }
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+/** A daemon child process started on port 0 with a temp data dir. */
+export interface TestDaemon {
+  readonly proc: ChildProcess;
+  readonly dataDir: string;
+  readonly httpAddr: string;
+  readonly grpcAddr: string;
+  readonly httpPort: number;
+  readonly grpcPort: number;
+  /** The master token (from the env or the token file). */
+  readonly token: string;
+  /** Everything the daemon printed so far, stdout and stderr. */
+  output(): string;
+  /** Sends a signal and waits for exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Options for startDaemon. */
+export interface StartOptions {
+  args?: string[];
+  env?: Record<string, string | undefined>;
+  dataDir?: string;
+  /** Pass the token through SEED_DAEMON_AUTH_TOKEN instead of the token file. */
+  envToken?: string;
+}
+
+function waitExit(proc: ChildProcess) {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      r({ code: proc.exitCode, signal: proc.signalCode });
+    } else proc.once("exit", (code, signal) => r({ code, signal }));
+  });
+}
+
+/** Spawns bin/seed-daemon.js and resolves once it logged `daemon ready`. */
+export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> {
+  const dataDir = opts.dataDir ?? join(tempDir(), "data");
+  const args = [
+    BIN,
+    "--data-dir",
+    dataDir,
+    "--http-addr",
+    "127.0.0.1:0",
+    "--grpc-addr",
+    "127.0.0.1:0",
+    ...(opts.args ?? []),
+  ];
+  const env = cleanEnv({ SEED_DAEMON_AUTH_TOKEN: opts.envToken, ...(opts.env ?? {}) });
+  const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const ready = await new Promise<{ httpAddr: string; grpcAddr: string }>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`daemon not ready in 20s:\n${out}`)), 20_000);
+    const onData = () => {
+      for (const line of out.split("\n")) {
+        if (!line.includes('"daemon ready"')) continue;
+        const rec = JSON.parse(line) as { httpAddr: string; grpcAddr: string };
+        clearTimeout(timer);
+        proc.stdout?.off("data", onData);
+        res(rec);
+        return;
+      }
+    };
+    proc.stdout?.on("data", onData);
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      rej(new Error(`daemon exited with ${code} before ready:\n${out}`));
+    });
+  });
+  const token = opts.envToken ?? readFileSync(join(dataDir, "auth.token"), "utf8").trim();
+  const port = (a: string) => Number(a.slice(a.lastIndexOf(":") + 1));
+  return {
+    proc,
+    dataDir,
+    httpAddr: ready.httpAddr,
+    grpcAddr: ready.grpcAddr,
+    httpPort: port(ready.httpAddr),
+    grpcPort: port(ready.grpcAddr),
+    token,
+    output: () => out,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return waitExit(proc);
+    },
+  };
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; input?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res, rej) => {
+    const proc = spawn(process.execPath, [BIN, ...args], {
+      env: cleanEnv(opts.env ?? {}),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    proc.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    proc.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      rej(new Error(`CLI timed out: ${args.join(" ")}\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 30_000);
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+    proc.stdin.end(opts.input ?? "");
+  });
+}
+
+/** Removes a temp tree, ignoring errors. */
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
