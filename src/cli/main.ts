@@ -1,6 +1,9 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config/errors.js";
 import { VERSION } from "../version.js";
+import { registerInfoCommand } from "./info.js";
+import { registerKeyCommands } from "./keys.js";
+import { registerOriginCommands } from "./origins.js";
 import { runDaemon } from "./run.js";
 
 function collect(value: string, previous: string[]): string[] {
@@ -43,6 +46,9 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     .action(async (opts) => {
       process.exitCode = await runDaemon(opts, env);
     });
+  registerInfoCommand(program, env);
+  registerKeyCommands(program, env);
+  registerOriginCommands(program, env);
   return program;
 }
 

@@ -5,6 +5,7 @@ import {
   createServer as createHttp2Server,
 } from "node:http2";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import type { Interceptor } from "@connectrpc/connect";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -18,6 +19,7 @@ import { remoteAddrKey } from "../security/caller.js";
 import { allowedHostSet } from "../security/host-gate.js";
 import { authInterceptor, errorAndMetricsInterceptor } from "../security/interceptors.js";
 import { OriginPolicy } from "../security/origin.js";
+import { PAIRED_ORIGINS_FILE_NAME, PairedOriginStore } from "../security/paired-origins.js";
 import { loadMasterToken } from "../security/token-store.js";
 import type { ServiceDeps } from "../services/context.js";
 import { registerRoutes } from "../services/routes.js";
@@ -83,13 +85,25 @@ export async function startDaemon(
     );
   }
 
+  let pairedOrigins: PairedOriginStore;
+  try {
+    pairedOrigins = PairedOriginStore.load(join(config.dataDir, PAIRED_ORIGINS_FILE_NAME));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  let originPolicy: OriginPolicy;
+  try {
+    // The pairing store is consulted on every request, so (un)pairing takes effect at once.
+    originPolicy = new OriginPolicy([...config.corsOrigins], pairedOrigins);
+  } catch (err) {
+    throw new ConfigError(`--cors-origin: ${(err as Error).message}`);
+  }
   const audit = new AuditLog(logger, config.auditLogPath);
   const metrics = new Metrics();
-  const originPolicy = new OriginPolicy([...config.corsOrigins]);
-  const auth = new Authenticator(token);
+  const auth = new Authenticator(token, pairedOrigins);
   const shutdown = new AbortController();
 
-  const deps: ServiceDeps = { config, logger, audit, startTime };
+  const deps: ServiceDeps = { config, logger, audit, startTime, pairedOrigins };
   const interceptors: Interceptor[] = [
     errorAndMetricsInterceptor(metrics, logger),
     authInterceptor(auth),

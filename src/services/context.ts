@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { AuditLog } from "../audit/audit.js";
 import type { Config } from "../config/config.js";
 import { type Caller, callerKey } from "../security/caller.js";
+import type { PairedOriginStore } from "../security/paired-origins.js";
 
 /** What every service gets: shared, long-lived daemon state. */
 export interface ServiceDeps {
@@ -10,6 +11,8 @@ export interface ServiceDeps {
   readonly logger: Logger;
   readonly audit: AuditLog;
   readonly startTime: Date;
+  /** Browser origins the user paired, with their origin-bound token hashes. */
+  readonly pairedOrigins: PairedOriginStore;
 }
 
 /** The caller the auth interceptor put in the context (it always runs before handlers). */

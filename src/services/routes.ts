@@ -4,13 +4,19 @@ import { AccessControl } from "../gen/com/seed/documents/v3alpha/access_control_
 import { Documents } from "../gen/com/seed/documents/v3alpha/documents_pb.js";
 import type { ServiceDeps } from "./context.js";
 import { daemonInfoService } from "./daemon.js";
+import { keyService } from "./keys.js";
+import { pairingService } from "./pairing.js";
 
 /**
  * Registers every service of the wire contract. Methods not implemented yet answer
  * `unimplemented` (Connect's default for a partial implementation).
  */
 export function registerRoutes(router: ConnectRouter, deps: ServiceDeps): void {
-  router.service(Daemon, { ...daemonInfoService(deps) });
+  router.service(Daemon, {
+    ...daemonInfoService(deps),
+    ...keyService(deps),
+    ...pairingService(deps),
+  });
   router.service(Documents, {});
   router.service(AccessControl, {});
 }

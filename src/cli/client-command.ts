@@ -1,0 +1,74 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Command } from "commander";
+import { type DaemonClients, connectToDaemon } from "../client/connect.js";
+import { ConfigError } from "../config/errors.js";
+
+/** Options every client subcommand accepts. */
+export interface CommonClientOptions {
+  dataDir?: string;
+  httpAddr?: string;
+  authTokenPath?: string;
+  json?: boolean;
+}
+
+/** Adds the options every client subcommand shares. */
+export function withClientOptions(cmd: Command): Command {
+  return cmd
+    .option("--data-dir <dir>", "daemon data directory (env SEED_DAEMON_DATA_DIR)")
+    .option("--http-addr <host:port>", "daemon HTTP address (default: from daemon.json)")
+    .option("--auth-token-path <file>", "token file (default <data-dir>/auth.token)")
+    .option("--json", "machine-readable JSON output");
+}
+
+/** Thrown by a command for a clear one-line failure with a chosen exit code. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** One line for a failed call: never a stack, never a secret. */
+export function describeError(err: unknown, baseUrl: string | undefined): string {
+  if (err instanceof ConnectError) {
+    if (err.code === Code.Unavailable || err.code === Code.Unknown) {
+      return `cannot reach the daemon at ${baseUrl ?? "its address"}: is it running?`;
+    }
+    if (err.code === Code.Unauthenticated) {
+      return "the daemon refused the token (unauthenticated): check SEED_DAEMON_AUTH_TOKEN or the token file";
+    }
+    return `${Code[err.code] ?? "error"}: ${err.rawMessage}`;
+  }
+  if (err instanceof ConfigError || err instanceof CliError) return err.message;
+  return (err as Error)?.message ?? String(err);
+}
+
+/**
+ * Wraps a client action: connects, runs it, and turns any failure into one line on stderr
+ * and a non-zero exit code.
+ */
+export function clientAction<A extends unknown[]>(
+  env: NodeJS.ProcessEnv,
+  run: (clients: DaemonClients, opts: CommonClientOptions, ...args: A) => Promise<void>,
+) {
+  return async (...all: unknown[]) => {
+    const cmd = all[all.length - 1] as Command;
+    const opts = cmd.optsWithGlobals() as CommonClientOptions;
+    const args = all.slice(0, -2) as A;
+    let clients: DaemonClients | undefined;
+    try {
+      clients = connectToDaemon(opts, env);
+      await run(clients, opts, ...args);
+    } catch (err) {
+      process.stderr.write(`seed-daemon: ${describeError(err, clients?.baseUrl)}\n`);
+      process.exitCode = err instanceof CliError ? err.exitCode : err instanceof ConfigError ? 2 : 1;
+    }
+  };
+}
+
+/** Prints a result: JSON with --json, else the human text. */
+export function output(opts: CommonClientOptions, json: unknown, human: string): void {
+  process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
+}

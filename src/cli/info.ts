@@ -1,0 +1,26 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Command } from "commander";
+import { State } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
+import { clientAction, output, withClientOptions } from "./client-command.js";
+
+/** `seed-daemon info`: state, version and start time of the running daemon. */
+export function registerInfoCommand(program: Command, env: NodeJS.ProcessEnv): void {
+  withClientOptions(program.command("info").description("show the running daemon's info")).action(
+    clientAction(env, async (clients, opts) => {
+      const info = await clients.daemon.getInfo({});
+      const startTime = info.startTime ? timestampDate(info.startTime).toISOString() : "";
+      const json = {
+        state: State[info.state],
+        version: info.version,
+        startTime,
+        publicOnly: info.publicOnly,
+        address: clients.baseUrl,
+      };
+      output(
+        opts,
+        json,
+        `state:       ${json.state}\nversion:     ${json.version}\nstarted:     ${startTime}\npublic-only: ${json.publicOnly}\naddress:     ${clients.baseUrl}`,
+      );
+    }),
+  );
+}

@@ -1,0 +1,333 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { constants as fsConstants, promises as fsp } from "node:fs";
+import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { IdentityError } from "./errors.js";
+import {
+  type Argon2idParams,
+  checkArgon2idParams,
+  DEFAULT_ARGON2ID_PARAMS,
+  deriveKeyFromPassword,
+  KDF_SALT_LENGTH,
+} from "./kdf.js";
+import { publicKeyFromSeed, SEED_LENGTH } from "./keys.js";
+import { parsePrincipal, principalToString } from "./principal.js";
+
+/**
+ * Name of the only encryption scheme a key file can use: the password goes through Argon2id to
+ * a 32-byte key that seals the seed with XChaCha20-Poly1305.
+ */
+export const HMKEY_ENCRYPTION_ALGORITHM = "argon2id+xchacha20poly1305";
+
+/**
+ * `encryption` member of an encrypted `.hmkey.json`:
+ *
+ * ```json
+ * {"algorithm":"argon2id+xchacha20poly1305","salt":"<base64url, 16 bytes>","t":3,"m":65536,"p":4}
+ * ```
+ *
+ * `t`, `m` (KiB) and `p` are the Argon2id costs (output length is always 32 bytes, version
+ * 0x13). With it present, `keyB64` is base64url of `nonce(24) || ciphertext(32) || tag(16)`,
+ * sealed without associated data.
+ */
+export interface HmkeyEncryption extends Argon2idParams {
+  /** Always {@link HMKEY_ENCRYPTION_ALGORITHM}. */
+  readonly algorithm: typeof HMKEY_ENCRYPTION_ALGORITHM;
+  /** Argon2id salt, base64url without padding. */
+  readonly salt: string;
+}
+
+/**
+ * Seed's exported key file, `.hmkey.json`.
+ *
+ * ```json
+ * {"createTime":"2025-01-02T03:04:05.000Z","publicKey":"z6Mk…","keyB64":"<base64url>"}
+ * ```
+ *
+ * Without `encryption`, `keyB64` is base64url (no padding) of the 32-byte Ed25519 seed.
+ */
+export interface HmkeyFile {
+  /** When the file was written, ISO 8601 / RFC 3339. */
+  readonly createTime: string;
+  /** The key's principal, `z6Mk…`. */
+  readonly publicKey: string;
+  /** The seed, plain or sealed (see {@link HmkeyEncryption}). */
+  readonly keyB64: string;
+  /** Present only when the file is password-protected. */
+  readonly encryption?: HmkeyEncryption;
+}
+
+/** What {@link decodeHmkey} returns. */
+export interface DecodedHmkey {
+  /** 32-byte Ed25519 seed; the caller should zero it when done. */
+  readonly seed: Uint8Array;
+  /** 32-byte Ed25519 public key, checked against the seed. */
+  readonly publicKey: Uint8Array;
+  /** `createTime` as written in the file. */
+  readonly createTime: string;
+}
+
+/** Options for {@link encodeHmkey}. */
+export interface EncodeHmkeyOptions {
+  /** Value for `createTime`; defaults to now. */
+  readonly createTime?: Date;
+}
+
+const NONCE_LENGTH = 24;
+const TAG_LENGTH = 16;
+const SEALED_LENGTH = NONCE_LENGTH + SEED_LENGTH + TAG_LENGTH;
+
+// A key file is a few hundred bytes. The cap stops an import of a huge file (or of /dev/zero)
+// from eating memory before JSON.parse even runs.
+const MAX_HMKEY_FILE_BYTES = 64 * 1024;
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const BASE64STD = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function malformed(detail: string): IdentityError {
+  return new IdentityError("invalid_argument", `malformed key file: ${detail}`);
+}
+
+/**
+ * Decodes base64url without padding, and also standard base64 with or without padding: files
+ * written by other Seed tools use either. Rejects anything Node's lenient decoder would silently
+ * skip over, and non-canonical trailing bits, so one file has exactly one meaning.
+ */
+function decodeBase64(text: string, field: string): Buffer {
+  if (!(BASE64URL.test(text) || BASE64STD.test(text)) || text.length % 4 === 1) {
+    throw malformed(`${field} is not base64`);
+  }
+  const bytes = Buffer.from(text, "base64");
+  const canonical = bytes.toString("base64url");
+  const unpadded = text.replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  if (canonical !== unpadded) {
+    bytes.fill(0);
+    throw malformed(`${field} is not canonical base64`);
+  }
+  return bytes;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function parseEncryption(v: unknown): HmkeyEncryption {
+  if (!isPlainObject(v)) throw malformed("encryption must be an object");
+  for (const key of Object.keys(v)) {
+    // Unknown members could change how the key must be derived; refuse to guess.
+    if (!["algorithm", "salt", "t", "m", "p"].includes(key)) {
+      throw malformed("unknown member in encryption");
+    }
+  }
+  const { algorithm, salt, t, m, p } = v;
+  if (algorithm !== HMKEY_ENCRYPTION_ALGORITHM) throw malformed("unsupported encryption algorithm");
+  if (typeof salt !== "string") throw malformed("encryption.salt must be a string");
+  if (typeof t !== "number" || typeof m !== "number" || typeof p !== "number") {
+    throw malformed("encryption t, m and p must be numbers");
+  }
+  const params = { t, m, p };
+  checkArgon2idParams(params, "malformed key file");
+  return { algorithm, salt, ...params };
+}
+
+function parseHmkeyFile(json: string): HmkeyFile {
+  if (typeof json !== "string" || json.length > MAX_HMKEY_FILE_BYTES) {
+    throw malformed("not a key file");
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    // No cause: V8's SyntaxError quotes the input around the error, which may be the key.
+    throw malformed("not valid JSON");
+  }
+  if (!isPlainObject(v)) throw malformed("top level must be an object");
+  const { createTime, publicKey, keyB64, encryption } = v;
+  if (typeof createTime !== "string" || !RFC3339.test(createTime)) {
+    throw malformed("createTime must be an RFC 3339 timestamp");
+  }
+  if (Number.isNaN(Date.parse(createTime))) throw malformed("createTime is not a valid date");
+  if (typeof publicKey !== "string") throw malformed("publicKey must be a string");
+  if (typeof keyB64 !== "string") throw malformed("keyB64 must be a string");
+  // Unknown top-level members are ignored so files from newer Seed versions still import;
+  // nothing outside these four can change what the key is.
+  if (encryption === undefined) return { createTime, publicKey, keyB64 };
+  return { createTime, publicKey, keyB64, encryption: parseEncryption(encryption) };
+}
+
+/**
+ * Serialises a seed as a `.hmkey.json` document.
+ *
+ * With a non-empty password the seed is sealed (see {@link HmkeyEncryption}) under a fresh
+ * random salt and nonce; an empty password means "no password", as an unset proto3 string
+ * arrives empty.
+ *
+ * @param seed - 32-byte Ed25519 seed.
+ * @param password - optional password.
+ * @param options - see {@link EncodeHmkeyOptions}.
+ * @returns the JSON text (2-space indented, trailing newline).
+ * @throws {IdentityError} `invalid_argument` when the seed is not 32 bytes.
+ */
+export async function encodeHmkey(
+  seed: Uint8Array,
+  password?: string,
+  options: EncodeHmkeyOptions = {},
+): Promise<string> {
+  const publicKey = principalToString(publicKeyFromSeed(seed));
+  const createTime = (options.createTime ?? new Date()).toISOString();
+  if (password === undefined || password === "") {
+    const file: HmkeyFile = {
+      createTime,
+      publicKey,
+      keyB64: Buffer.from(seed).toString("base64url"),
+    };
+    return `${JSON.stringify(file, null, 2)}\n`;
+  }
+  const salt = randomBytes(KDF_SALT_LENGTH);
+  const nonce = randomBytes(NONCE_LENGTH);
+  const key = await deriveKeyFromPassword(password, salt, DEFAULT_ARGON2ID_PARAMS);
+  try {
+    const sealed = xchacha20poly1305(key, nonce).encrypt(seed);
+    const file: HmkeyFile = {
+      createTime,
+      publicKey,
+      keyB64: Buffer.concat([nonce, sealed]).toString("base64url"),
+      encryption: {
+        algorithm: HMKEY_ENCRYPTION_ALGORITHM,
+        salt: salt.toString("base64url"),
+        ...DEFAULT_ARGON2ID_PARAMS,
+      },
+    };
+    return `${JSON.stringify(file, null, 2)}\n`;
+  } finally {
+    key.fill(0);
+  }
+}
+
+/**
+ * Parses and checks a `.hmkey.json` document and recovers its seed.
+ *
+ * The shape is checked strictly (types, timestamp, base64, lengths, Argon2id bounds); unknown
+ * top-level members are ignored, unknown `encryption` members are not. The seed must produce
+ * the file's `publicKey`. A password given for an unencrypted file is ignored.
+ *
+ * @param json - the file's text.
+ * @param password - the file's password, if it has one.
+ * @returns the seed, its public key and the file's `createTime`.
+ * @throws {IdentityError} `invalid_argument` for a malformed file, a missing password, or a
+ *   `publicKey` that does not match the seed; `permission_denied` for a wrong password (or a
+ *   sealed key that was altered: the two cannot be told apart).
+ */
+export async function decodeHmkey(json: string, password?: string): Promise<DecodedHmkey> {
+  const file = parseHmkeyFile(json);
+  const expected = parsePrincipal(file.publicKey);
+  const raw = decodeBase64(file.keyB64, "keyB64");
+  let seed: Uint8Array;
+  if (file.encryption === undefined) {
+    if (raw.length !== SEED_LENGTH) {
+      raw.fill(0);
+      throw malformed(`keyB64 must hold ${SEED_LENGTH} bytes`);
+    }
+    seed = new Uint8Array(raw);
+    raw.fill(0);
+  } else {
+    if (password === undefined || password === "") {
+      throw new IdentityError("invalid_argument", "password required: the key file is encrypted");
+    }
+    if (raw.length !== SEALED_LENGTH) throw malformed("encrypted keyB64 has the wrong length");
+    const salt = decodeBase64(file.encryption.salt, "encryption.salt");
+    if (salt.length < 8 || salt.length > 64) throw malformed("encryption.salt length");
+    const key = await deriveKeyFromPassword(password, salt, file.encryption);
+    try {
+      seed = xchacha20poly1305(key, raw.subarray(0, NONCE_LENGTH)).decrypt(
+        raw.subarray(NONCE_LENGTH),
+      );
+    } catch {
+      throw new IdentityError("permission_denied", "wrong password or corrupted key file");
+    } finally {
+      key.fill(0);
+    }
+  }
+  const publicKey = publicKeyFromSeed(seed);
+  if (!timingSafeEqual(publicKey, expected)) {
+    seed.fill(0);
+    throw new IdentityError("invalid_argument", "key file publicKey does not match its key");
+  }
+  return { seed, publicKey, createTime: file.createTime };
+}
+
+/**
+ * Writes a key file with mode 0600. Refuses to replace an existing file or to follow a symlink
+ * at `path`: overwriting a key backup by accident is not recoverable.
+ *
+ * @param path - destination path.
+ * @param contents - output of {@link encodeHmkey}.
+ * @throws {IdentityError} `already_exists` when something is already at `path`.
+ */
+export async function writeHmkeyFile(path: string, contents: string): Promise<void> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(
+      path,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+      0o600,
+    );
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+      throw new IdentityError("already_exists", "a file already exists at the key file path");
+    }
+    throw err;
+  }
+  try {
+    await handle.writeFile(contents, "utf8");
+    // The file is a backup of a secret; make it durable before reporting success.
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads a key file for {@link decodeHmkey}, refusing anything that is not a small regular file.
+ *
+ * @param path - the file to read.
+ * @returns its text.
+ * @throws {IdentityError} `not_found` when it does not exist; `invalid_argument` when it is not
+ *   a regular file or is larger than 64 KiB.
+ */
+export async function readHmkeyFile(path: string): Promise<string> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new IdentityError("not_found", "key file not found");
+    }
+    throw err;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new IdentityError("invalid_argument", "key file is not a file");
+    if (stat.size > MAX_HMKEY_FILE_BYTES) {
+      throw new IdentityError("invalid_argument", "key file is too large");
+    }
+    // Read up to one byte past the cap: the size from stat can change under us.
+    const buf = Buffer.alloc(MAX_HMKEY_FILE_BYTES + 1);
+    try {
+      let filled = 0;
+      while (filled < buf.length) {
+        const { bytesRead } = await handle.read(buf, filled, buf.length - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      if (filled > MAX_HMKEY_FILE_BYTES) {
+        throw new IdentityError("invalid_argument", "key file is too large");
+      }
+      return buf.toString("utf8", 0, filled);
+    } finally {
+      buf.fill(0);
+    }
+  } finally {
+    await handle.close();
+  }
+}
