@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -105,7 +105,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
       rej(new Error(`daemon exited with ${code} before ready:\n${out}`));
     });
   });
-  const token = opts.envToken ?? readFileSync(join(dataDir, "auth.token"), "utf8").trim();
+  const tokenFile = join(dataDir, "auth.token");
+  const token = opts.envToken ?? (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "");
   const port = (a: string) => Number(a.slice(a.lastIndexOf(":") + 1));
   return {
     proc,
