@@ -1,5 +1,5 @@
-import { pino } from "pino";
 import type { Logger } from "pino";
+import { pino } from "pino";
 
 /**
  * Paths pino blanks out wherever they appear in a log object. The token and key material are

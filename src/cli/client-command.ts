@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Command } from "commander";
-import { type DaemonClients, connectToDaemon } from "../client/connect.js";
+import { connectToDaemon, type DaemonClients } from "../client/connect.js";
 import { ConfigError } from "../config/errors.js";
 
 /** Options every client subcommand accepts. */
@@ -63,7 +63,8 @@ export function clientAction<A extends unknown[]>(
       await run(clients, opts, ...args);
     } catch (err) {
       process.stderr.write(`seed-daemon: ${describeError(err, clients?.baseUrl)}\n`);
-      process.exitCode = err instanceof CliError ? err.exitCode : err instanceof ConfigError ? 2 : 1;
+      process.exitCode =
+        err instanceof CliError ? err.exitCode : err instanceof ConfigError ? 2 : 1;
     }
   };
 }

@@ -1,4 +1,99 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
+import { parsePairableOrigin } from "../security/origin.js";
+import { type CommonClientOptions, clientAction, output, withClientOptions } from "./client-command.js";
 
-/** `seed-daemon origins …` client subcommands (issue 4). */
-export function registerOriginCommands(_program: Command, _env: NodeJS.ProcessEnv): void {}
+/** Options of `origins pair`. */
+interface PairOptions extends CommonClientOptions {
+  /** Human label stored with the pairing. */
+  label?: string;
+}
+
+/** Told to the user every time a token is printed: there is no way to see it again. */
+const SHOWN_ONCE_WARNING =
+  "warning: this token is shown only once and cannot be retrieved later (the daemon keeps only " +
+  "its hash); store it now. Pairing the origin again issues a new token and revokes this one.";
+
+function isoTime(ts: Timestamp | undefined): string {
+  return ts === undefined ? "" : timestampDate(ts).toISOString();
+}
+
+/** Left-aligned columns separated by two spaces. */
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** `seed-daemon origins …`: pair, list and revoke browser origins (master token only). */
+export function registerOriginCommands(program: Command, env: NodeJS.ProcessEnv): void {
+  const origins = program
+    .command("origins")
+    .description("pair, list and revoke browser origins allowed to call the daemon");
+
+  withClientOptions(
+    origins
+      .command("pair <origin>")
+      .description(
+        "pair a web origin (https://host[:port]) and print its origin-bound token, shown once",
+      )
+      .option("--label <label>", "human label for the origin", ""),
+  ).action(
+    clientAction(env, async (clients, opts: PairOptions, origin: string) => {
+      const paired = await clients.daemon.pairOrigin({ origin, label: opts.label ?? "" });
+      const json = {
+        origin: paired.origin,
+        label: paired.label,
+        createTime: isoTime(paired.createTime),
+        token: paired.token,
+      };
+      const human = [
+        `paired:  ${json.origin}`,
+        ...(json.label === "" ? [] : [`label:   ${json.label}`]),
+        `created: ${json.createTime}`,
+        `token:   ${json.token}`,
+        SHOWN_ONCE_WARNING,
+      ].join("\n");
+      output(opts, json, human);
+    }),
+  );
+
+  withClientOptions(origins.command("list").description("list paired origins (never tokens)"))
+    .action(
+      clientAction(env, async (clients, opts) => {
+        const res = await clients.daemon.listPairedOrigins({});
+        const list = res.origins.map((p) => ({
+          origin: p.origin,
+          label: p.label,
+          createTime: isoTime(p.createTime),
+        }));
+        const human =
+          list.length === 0
+            ? "no paired origins"
+            : table(
+                ["ORIGIN", "PAIRED", "LABEL"],
+                list.map((p) => [p.origin, p.createTime, p.label]),
+              );
+        output(opts, { origins: list }, human);
+      }),
+    );
+
+  withClientOptions(
+    origins
+      .command("unpair <origin>")
+      .description("revoke a paired origin and its token, with immediate effect"),
+  ).action(
+    clientAction(env, async (clients, opts, origin: string) => {
+      await clients.daemon.unpairOrigin({ origin });
+      // The RPC returns nothing; show the canonical form the daemon matched on.
+      const parsed = parsePairableOrigin(origin);
+      const canonical = parsed.ok ? parsed.origin : origin;
+      output(opts, { origin: canonical, unpaired: true }, `unpaired: ${canonical}`);
+    }),
+  );
+}

@@ -1,5 +1,5 @@
 import { join, resolve } from "node:path";
-import { type ListenAddress, isLoopbackHost, parseListenAddress, parsePort } from "./address.js";
+import { isLoopbackHost, type ListenAddress, parseListenAddress, parsePort } from "./address.js";
 import { ConfigError } from "./errors.js";
 import { defaultDataDir } from "./paths.js";
 
@@ -100,8 +100,18 @@ export function resolveConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.
   if (dataDirRaw.trim() === "") throw new ConfigError("--data-dir: must not be empty");
   const dataDir = resolve(dataDirRaw);
 
-  const httpAddr = resolveAddr("--http-addr", raw.httpAddr, env.SEED_DAEMON_HTTP_ADDR, DEFAULT_HTTP);
-  const grpcAddr = resolveAddr("--grpc-addr", raw.grpcAddr, env.SEED_DAEMON_GRPC_ADDR, DEFAULT_GRPC);
+  const httpAddr = resolveAddr(
+    "--http-addr",
+    raw.httpAddr,
+    env.SEED_DAEMON_HTTP_ADDR,
+    DEFAULT_HTTP,
+  );
+  const grpcAddr = resolveAddr(
+    "--grpc-addr",
+    raw.grpcAddr,
+    env.SEED_DAEMON_GRPC_ADDR,
+    DEFAULT_GRPC,
+  );
   let http = httpAddr;
   let grpc = grpcAddr;
   if (raw.httpPort !== undefined) {

@@ -1,9 +1,5 @@
-import { type Server, createServer } from "node:http";
-import {
-  type Http2Server,
-  type Http2Session,
-  createServer as createHttp2Server,
-} from "node:http2";
+import { createServer, type Server } from "node:http";
+import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Interceptor } from "@connectrpc/connect";
@@ -31,7 +27,7 @@ import {
   writeDaemonFile,
 } from "./daemon-file.js";
 import { Metrics } from "./metrics.js";
-import { type NodeHandler, type NodeRequest, createPipeline } from "./pipeline.js";
+import { createPipeline, type NodeHandler, type NodeRequest } from "./pipeline.js";
 
 /** Limits of the listeners (slowloris, idle sockets, stream floods). */
 const HEADERS_TIMEOUT_MS = 10_000;

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 /** Why the pipeline refused a request before it reached a handler. */
 export type RejectReason = "host" | "origin" | "token" | "scope" | "size";

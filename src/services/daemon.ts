@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { Daemon, InfoSchema, State } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
+import { type Daemon, InfoSchema, State } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { VERSION } from "../version.js";
 import type { ServiceDeps } from "./context.js";
 

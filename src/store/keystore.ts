@@ -149,11 +149,23 @@ function readKdfParams(text: unknown): Argon2idParams {
  */
 export class Keystore {
   readonly #db: Db;
+  // Fixed at open: dropping the key (dispose) must never turn an encrypted keystore into one
+  // that writes plaintext.
+  readonly #encrypted: boolean;
   #key: Uint8Array | null;
 
   private constructor(db: Db, key: Uint8Array | null) {
     this.#db = db;
+    this.#encrypted = key !== null;
     this.#key = key;
+  }
+
+  /** The derived key, or null in plaintext mode; throws once an encrypted keystore is disposed. */
+  #sealingKey(): Uint8Array | null {
+    if (this.#encrypted && this.#key === null) {
+      throw new IdentityError("failed_precondition", "keystore has been disposed");
+    }
+    return this.#key;
   }
 
   /**
@@ -254,12 +266,13 @@ export class Keystore {
 
   /** True when seeds are stored encrypted (the keystore was opened with a passphrase). */
   get encrypted(): boolean {
-    return this.#key !== null;
+    return this.#encrypted;
   }
 
   /**
-   * Forgets the derived encryption key (zeroes it). The instance is unusable for encrypted seeds
-   * afterwards. Does not close the database, which the caller owns.
+   * Forgets the derived encryption key (zeroes it). An encrypted keystore then refuses
+   * {@link Keystore.register} and {@link Keystore.getSeed}; open a new instance to use it again.
+   * Does not close the database, which the caller owns.
    */
   dispose(): void {
     this.#key?.fill(0);
@@ -291,12 +304,7 @@ export class Keystore {
         return rows.length;
       })
       .immediate();
-    if (sealed > 0) {
-      // Older WAL frames still hold the plaintext pages; copy the new ones into the main file and
-      // truncate the log (best effort: a concurrent reader can hold frames back).
-      // secure_delete already zeroed the old cells in the pages themselves.
-      
-    }
+    if (sealed > 0) this.#flushWal();
   }
 
   /**
@@ -316,7 +324,8 @@ export class Keystore {
     }
     const publicKey = publicKeyFromSeed(seed);
     const principal = principalToString(publicKey);
-    const stored = this.#key === null ? Buffer.from(seed) : seal(this.#key, seed, publicKey);
+    const key = this.#sealingKey();
+    const stored = key === null ? Buffer.from(seed) : seal(key, seed, publicKey);
     const createTime = Date.now();
     const db = this.#db;
     try {
@@ -335,7 +344,7 @@ export class Keystore {
         }
         db.prepare(
           "INSERT INTO keys (name, public_key, seed, encrypted, create_time) VALUES (?, ?, ?, ?, ?)",
-        ).run(name, principal, stored, this.#key === null ? 0 : 1, createTime);
+        ).run(name, principal, stored, key === null ? 0 : 1, createTime);
       }).immediate();
     } finally {
       stored.fill(0);
@@ -404,15 +413,17 @@ export class Keystore {
       throw damaged();
     }
     let seed: Uint8Array;
+    const key = this.#sealingKey();
     if (row.encrypted === 1) {
-      if (this.#key === null) {
+      if (key === null) {
+        // Only reachable if another process encrypted the store after this one opened it.
         throw new IdentityError(
           "failed_precondition",
           `keystore is encrypted: set ${KEYSTORE_PASSPHRASE_ENV}`,
         );
       }
       try {
-        seed = open(this.#key, row.seed, publicKey);
+        seed = open(key, row.seed, publicKey);
       } catch {
         throw damaged();
       } finally {
@@ -455,7 +466,8 @@ export class Keystore {
   }
 
   /**
-   * Deletes a key. With `secure_delete` on, its seed is overwritten in the database file.
+   * Deletes a key. Its seed is overwritten in the database (`secure_delete`) and the WAL is
+   * checkpointed, so the bytes leave the disk now rather than at some later checkpoint.
    *
    * @param name - the key's name.
    * @returns the deleted key's info (for the audit record).
@@ -463,22 +475,36 @@ export class Keystore {
    */
   delete(name: string): NamedKeyInfo {
     const db = this.#db;
-    return db
+    const info = db
       .transaction((): NamedKeyInfo => {
         const row = this.#infoRow(name);
         db.prepare("DELETE FROM keys WHERE name = ?").run(name);
         return toInfo(row);
       })
       .immediate();
+    this.#flushWal();
+    return info;
   }
 
   /**
-   * Deletes every key.
+   * Deletes every key, with the same on-disk guarantee as {@link Keystore.delete}.
    *
    * @returns how many keys were deleted.
    */
   deleteAll(): number {
     const db = this.#db;
-    return db.transaction(() => db.prepare("DELETE FROM keys").run().changes).immediate();
+    const count = db.transaction(() => db.prepare("DELETE FROM keys").run().changes).immediate();
+    if (count > 0) this.#flushWal();
+    return count;
+  }
+
+  /**
+   * Until a checkpoint, the main file still holds the old page images (with the plaintext or
+   * deleted seed) and the WAL holds the new ones. TRUNCATE copies the new pages over the old
+   * and empties the WAL. Best effort: a reader in another connection can hold frames back, and
+   * SQLite's automatic checkpoints finish the job later.
+   */
+  #flushWal(): void {
+    this.#db.pragma("wal_checkpoint(TRUNCATE)");
   }
 }

@@ -10,8 +10,8 @@ import {
   State,
 } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { Documents } from "../../src/gen/com/seed/documents/v3alpha/documents_pb.js";
-import { type Protocol, clientFor } from "../helpers/clients.js";
-import { type TestDaemon, startDaemon } from "../helpers/daemon.js";
+import { clientFor, type Protocol } from "../helpers/clients.js";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { rawHttp1, rawHttp2 } from "../helpers/http.js";
 
 const GET_INFO = "/com.seed.daemon.v1alpha.Daemon/GetInfo";
@@ -25,7 +25,11 @@ after(async () => {
   await d.stop();
 });
 
-function postConnect(token: string | undefined, extra: Record<string, string> = {}, path = GET_INFO) {
+function postConnect(
+  token: string | undefined,
+  extra: Record<string, string> = {},
+  path = GET_INFO,
+) {
   const headers: Record<string, string> = { "content-type": "application/json", ...extra };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   return rawHttp1({ port: d.httpPort, method: "POST", path, headers, body: "{}" });
@@ -124,7 +128,14 @@ describe("bearer token", () => {
     ]) {
       assert.equal((await postConnect(bad)).status, 401, `token variant ${bad.length}`);
     }
-    for (const header of ["Bearer ", "Bearer", "", `Basic ${d.token}`, d.token, `Token ${d.token}`]) {
+    for (const header of [
+      "Bearer ",
+      "Bearer",
+      "",
+      `Basic ${d.token}`,
+      d.token,
+      `Token ${d.token}`,
+    ]) {
       const res = await postConnect(undefined, { authorization: header });
       assert.equal(res.status, 401, `header "${header.slice(0, 12)}"`);
     }
@@ -186,13 +197,19 @@ describe("bearer token", () => {
     assert.equal(m.status, 200);
     assert.match(m.body, /seed_daemon_rejections_total\{reason="token"\} [1-9]/);
     assert.match(m.body, /seed_daemon_rejections_total\{reason="host"\} [1-9]/);
-    assert.match(m.body, /seed_daemon_requests_total\{method="\/com\.seed\.daemon\.v1alpha\.Daemon\/GetInfo",code="ok"\} [1-9]/);
+    assert.match(
+      m.body,
+      /seed_daemon_requests_total\{method="\/com\.seed\.daemon\.v1alpha\.Daemon\/GetInfo",code="ok"\} [1-9]/,
+    );
     assert.match(m.body, /seed_daemon_request_duration_seconds_bucket/);
   });
 
   test("paths match exactly: /health/ and /metrics/ are not the public or metrics routes", async () => {
     assert.equal((await rawHttp1({ port: d.httpPort, path: "/health/" })).status, 401);
     assert.equal((await rawHttp1({ port: d.httpPort, path: "/Health" })).status, 401);
-    assert.equal((await rawHttp1({ port: d.httpPort, path: "/health", method: "POST" })).status, 401);
+    assert.equal(
+      (await rawHttp1({ port: d.httpPort, path: "/health", method: "POST" })).status,
+      401,
+    );
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type TestDaemon, startDaemon } from "../helpers/daemon.js";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { type RawRequest, type RawResponse, rawHttp1, rawHttp2 } from "../helpers/http.js";
 
 let d: TestDaemon;
@@ -75,7 +75,11 @@ describe("Host gate", () => {
               "access-control-request-method": "POST",
             },
           });
-          assert.equal(res.status, 403, `${method} ${path} Host=${JSON.stringify(host)} on ${name}`);
+          assert.equal(
+            res.status,
+            403,
+            `${method} ${path} Host=${JSON.stringify(host)} on ${name}`,
+          );
           assert.equal(res.headers["access-control-allow-origin"], undefined);
         }
       }
@@ -83,10 +87,19 @@ describe("Host gate", () => {
 
     test(`${name}: an --allowed-host entry passes with the listener's port only`, async () => {
       const p = port();
-      assert.equal((await send({ port: p, path: "/health", host: `seed.internal:${p}` })).status, 200);
-      assert.equal((await send({ port: p, path: "/health", host: `SEED.internal:${p}` })).status, 200);
+      assert.equal(
+        (await send({ port: p, path: "/health", host: `seed.internal:${p}` })).status,
+        200,
+      );
+      assert.equal(
+        (await send({ port: p, path: "/health", host: `SEED.internal:${p}` })).status,
+        200,
+      );
       assert.equal((await send({ port: p, path: "/health", host: "seed.internal:1" })).status, 403);
-      assert.equal((await send({ port: p, path: "/health", host: `x.seed.internal:${p}` })).status, 403);
+      assert.equal(
+        (await send({ port: p, path: "/health", host: `x.seed.internal:${p}` })).status,
+        403,
+      );
     });
   }
 });

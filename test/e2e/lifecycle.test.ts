@@ -54,8 +54,14 @@ describe("lifecycle", () => {
     try {
       assert.match(d.output(), /not a loopback address/);
       const port = d.httpPort;
-      assert.equal((await rawHttp1({ port, path: "/health", host: `localhost:${port}` })).status, 200);
-      assert.equal((await rawHttp1({ port, path: "/health", host: `evil.example:${port}` })).status, 403);
+      assert.equal(
+        (await rawHttp1({ port, path: "/health", host: `localhost:${port}` })).status,
+        200,
+      );
+      assert.equal(
+        (await rawHttp1({ port, path: "/health", host: `evil.example:${port}` })).status,
+        403,
+      );
     } finally {
       await d.stop();
     }
@@ -64,7 +70,14 @@ describe("lifecycle", () => {
   test("a second daemon on the same data dir refuses to start", async () => {
     const d = await startDaemon();
     try {
-      const r = run(["--data-dir", d.dataDir, "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"]);
+      const r = run([
+        "--data-dir",
+        d.dataDir,
+        "--http-addr",
+        "127.0.0.1:0",
+        "--grpc-addr",
+        "127.0.0.1:0",
+      ]);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /another seed-daemon/);
     } finally {

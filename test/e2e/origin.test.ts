@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type TestDaemon, startDaemon } from "../helpers/daemon.js";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { hasCorsHeaders, rawHttp1, rawHttp2 } from "../helpers/http.js";
 
 const GET_INFO = "/com.seed.daemon.v1alpha.Daemon/GetInfo";
@@ -48,7 +48,11 @@ describe("Origin policy", () => {
   for (const h2 of [false, true]) {
     const name = h2 ? "h2c" : "http1";
     test(`${name}: an unknown origin's preflight and actual request are 403 with no CORS headers`, async () => {
-      for (const origin of ["https://evil.example", "http://localhost:3000", "https://attacker.test"]) {
+      for (const origin of [
+        "https://evil.example",
+        "http://localhost:3000",
+        "https://attacker.test",
+      ]) {
         const pre = await preflight(origin, {}, h2);
         assert.equal(pre.status, 403, `preflight ${origin}`);
         assert.equal(hasCorsHeaders(pre), false);

@@ -35,7 +35,12 @@ test("neither the token nor a wrong token ever appears in the daemon's output or
           },
           body: "{}",
         });
-        await send({ port, path: "/nope", host: `evil:${port}`, headers: { authorization: `Bearer ${token}` } });
+        await send({
+          port,
+          path: "/nope",
+          host: `evil:${port}`,
+          headers: { authorization: `Bearer ${token}` },
+        });
         await send({
           port,
           path: "/metrics",
@@ -48,7 +53,10 @@ test("neither the token nor a wrong token ever appears in the daemon's output or
   }
   const out = d.output();
   assert.ok(out.includes('"daemon ready"'), "output was captured");
-  assert.ok(out.includes('"level":10') || out.includes('"level":20'), "debug/trace lines were captured");
+  assert.ok(
+    out.includes('"level":10') || out.includes('"level":20'),
+    "debug/trace lines were captured",
+  );
   for (const secret of [d.token, wrong]) {
     assert.equal(out.includes(secret), false, "token in daemon output");
     assert.equal(out.includes(secret.slice(0, 16)), false, "token prefix in daemon output");

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { BIN, cleanEnv, randomToken, startDaemon, tempDir } from "../helpers/daemon.js";
 import { rawHttp1 } from "../helpers/http.js";
-import { spawnSync } from "node:child_process";
 
 /** Runs the daemon expecting it to refuse to start; returns exit code and stderr. */
 function startExpectingFailure(args: string[], env: Record<string, string | undefined> = {}) {

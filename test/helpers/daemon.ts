@@ -106,7 +106,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     });
   });
   const tokenFile = join(dataDir, "auth.token");
-  const token = opts.envToken ?? (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "");
+  const token =
+    opts.envToken ?? (existsSync(tokenFile) ? readFileSync(tokenFile, "utf8").trim() : "");
   const port = (a: string) => Number(a.slice(a.lastIndexOf(":") + 1));
   return {
     proc,

@@ -39,9 +39,7 @@ export function rawHttp1(r: RawRequest): Promise<RawResponse> {
         res.on("data", (d: Buffer) => {
           body += d.toString();
         });
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
-        );
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       },
     );
     req.on("error", reject);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { test } from "node:test";
@@ -45,16 +45,43 @@ test("buf generate would not change src/gen", () => {
 test("the wire contract names every RPC of DESIGN §3", () => {
   const daemon = readFileSync(join(ROOT, "proto/com/seed/daemon/v1alpha/daemon.proto"), "utf8");
   const docs = readFileSync(join(ROOT, "proto/com/seed/documents/v3alpha/documents.proto"), "utf8");
-  const acl = readFileSync(join(ROOT, "proto/com/seed/documents/v3alpha/access_control.proto"), "utf8");
+  const acl = readFileSync(
+    join(ROOT, "proto/com/seed/documents/v3alpha/access_control.proto"),
+    "utf8",
+  );
   for (const m of [
-    "GenMnemonic", "RegisterKey", "ImportKey", "ExportKey", "ListKeys", "UpdateKey", "DeleteKey",
-    "DeleteAllKeys", "SignData", "GetInfo", "StoreBlobs", "PairOrigin", "ListPairedOrigins", "UnpairOrigin",
-  ]) assert.match(daemon, new RegExp(`rpc ${m}\\(`), m);
-  for (const m of ["CreateDocumentChange", "GetDocument", "ListDocuments", "ListDocumentChanges", "DeleteDocument"]) {
+    "GenMnemonic",
+    "RegisterKey",
+    "ImportKey",
+    "ExportKey",
+    "ListKeys",
+    "UpdateKey",
+    "DeleteKey",
+    "DeleteAllKeys",
+    "SignData",
+    "GetInfo",
+    "StoreBlobs",
+    "PairOrigin",
+    "ListPairedOrigins",
+    "UnpairOrigin",
+  ])
+    assert.match(daemon, new RegExp(`rpc ${m}\\(`), m);
+  for (const m of [
+    "CreateDocumentChange",
+    "GetDocument",
+    "ListDocuments",
+    "ListDocumentChanges",
+    "DeleteDocument",
+  ]) {
     assert.match(docs, new RegExp(`rpc ${m}\\(`), m);
   }
   assert.match(docs, /rpc WatchDocuments\(WatchDocumentsRequest\) returns \(stream /);
-  for (const m of ["CreateCapability", "GetCapability", "ListCapabilities", "ListCapabilitiesForDelegate"]) {
+  for (const m of [
+    "CreateCapability",
+    "GetCapability",
+    "ListCapabilities",
+    "ListCapabilitiesForDelegate",
+  ]) {
     assert.match(acl, new RegExp(`rpc ${m}\\(`), m);
   }
   assert.match(daemon, /string signing_key_name = 1;\s+\/\/[^\n]*\n\s+bytes data = 2;/);

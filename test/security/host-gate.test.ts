@@ -39,7 +39,18 @@ test("parseBearer: case-insensitive scheme, token68 only", () => {
   assert.equal(parseBearer("Bearer abc-_.~+/="), "abc-_.~+/=");
   assert.equal(parseBearer("bearer abc"), "abc");
   assert.equal(parseBearer("BEARER abc"), "abc");
-  for (const bad of [undefined, null, "", "Bearer", "Bearer ", "Basic abc", "abc", "Bearer a b", "Bearer a,b", "Bearerabc"]) {
+  for (const bad of [
+    undefined,
+    null,
+    "",
+    "Bearer",
+    "Bearer ",
+    "Basic abc",
+    "abc",
+    "Bearer a b",
+    "Bearer a,b",
+    "Bearerabc",
+  ]) {
     assert.equal(parseBearer(bad), undefined, String(bad));
   }
 });

@@ -27,7 +27,10 @@ function transport(token: string | undefined, headers: Record<string, string> = 
         signData: () => ({ signature: new Uint8Array(64) }),
       });
     },
-    { router: { interceptors: [authInterceptor(auth)] }, transport: { interceptors: [withToken(token, headers)] } },
+    {
+      router: { interceptors: [authInterceptor(auth)] },
+      transport: { interceptors: [withToken(token, headers)] },
+    },
   );
 }
 
