@@ -1,0 +1,392 @@
+import assert from "node:assert/strict";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import nacl from "tweetnacl";
+import { IdentityError, type IdentityErrorCode } from "../../src/identity/errors.js";
+import { publicKeyFromSeed, sign } from "../../src/identity/keys.js";
+import { principalToString } from "../../src/identity/principal.js";
+import {
+  DatabaseVersionError,
+  type Db,
+  type Migration,
+  migrate,
+  openDatabase,
+  SCHEMA_VERSION,
+} from "../../src/store/db.js";
+import { Keystore } from "../../src/store/keystore.js";
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "seed-store-test-"));
+  dirs.push(d);
+  return d;
+}
+
+function newSeed(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
+
+function errorCode(code: IdentityErrorCode, message?: RegExp) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof IdentityError, String(err));
+    assert.equal(err.code, code, err.message);
+    if (message !== undefined) assert.match(err.message, message);
+    return true;
+  };
+}
+
+/** Everything SQLite has on disk for this database: main file plus WAL, if any. */
+function rawBytes(dir: string): Buffer {
+  const parts = ["seed.db", "seed.db-wal"]
+    .map((f) => join(dir, f))
+    .filter((p) => existsSync(p))
+    .map((p) => readFileSync(p));
+  return Buffer.concat(parts);
+}
+
+function contains(haystack: Buffer, seed: Uint8Array): boolean {
+  return haystack.includes(Buffer.from(seed));
+}
+
+describe("openDatabase", () => {
+  it("creates seed.db 0600 with WAL, synchronous=FULL, foreign keys and the current schema", () => {
+    const dir = tempDir();
+    const db = openDatabase(dir);
+    try {
+      assert.equal(statSync(join(dir, "seed.db")).mode & 0o777, 0o600);
+      db.prepare("INSERT INTO blobs (cid, codec, data, create_time) VALUES (?, ?, ?, ?)").run(
+        "bafy-test",
+        0x71,
+        Buffer.from([1, 2, 3]),
+        Date.now(),
+      );
+      for (const f of ["seed.db-wal", "seed.db-shm"]) {
+        assert.ok(existsSync(join(dir, f)), `${f} exists`);
+        assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
+      }
+      assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
+      assert.equal(db.pragma("synchronous", { simple: true }), 2); // FULL
+      assert.equal(db.pragma("foreign_keys", { simple: true }), 1);
+      assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+      assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
+      const tables = db
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .pluck()
+        .all();
+      assert.deepEqual(tables, ["blobs", "keys", "meta"]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("tightens an existing world-readable seed.db to 0600", () => {
+    const dir = tempDir();
+    openDatabase(dir).close();
+    chmodSync(join(dir, "seed.db"), 0o644);
+    openDatabase(dir).close();
+    assert.equal(statSync(join(dir, "seed.db")).mode & 0o777, 0o600);
+  });
+
+  it("refuses a symlink in place of seed.db", () => {
+    const dir = tempDir();
+    const elsewhere = join(tempDir(), "elsewhere.db");
+    writeFileSync(elsewhere, "");
+    symlinkSync(elsewhere, join(dir, "seed.db"));
+    assert.throws(() => openDatabase(dir), /not a regular file/);
+    assert.equal(readFileSync(elsewhere).length, 0);
+  });
+
+  it("refuses a database written by a newer version, and leaves it alone", () => {
+    const dir = tempDir();
+    openDatabase(dir).close();
+    const raw = new Database(join(dir, "seed.db"));
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    assert.throws(
+      () => openDatabase(dir),
+      (err: unknown) =>
+        err instanceof DatabaseVersionError &&
+        err.found === SCHEMA_VERSION + 1 &&
+        /newer seed-daemon/.test(err.message),
+    );
+    const check = new Database(join(dir, "seed.db"), { readonly: true });
+    assert.equal(check.pragma("user_version", { simple: true }), SCHEMA_VERSION + 1);
+    check.close();
+  });
+
+  it("applies each migration atomically with its version bump", () => {
+    const db: Db = new Database(":memory:");
+    const migrations: Migration[] = [
+      (d) => d.exec("CREATE TABLE a (x)"),
+      (d) => {
+        d.exec("CREATE TABLE b (x)");
+        throw new Error("boom");
+      },
+    ];
+    assert.throws(() => migrate(db, migrations), /boom/);
+    assert.equal(db.pragma("user_version", { simple: true }), 1);
+    const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all();
+    assert.deepEqual(tables, ["a"]);
+    db.close();
+  });
+});
+
+describe("Keystore without a passphrase", () => {
+  it("registers, lists, gets, renames and deletes keys", async () => {
+    const db = openDatabase(tempDir());
+    const ks = await Keystore.open(db);
+    assert.equal(ks.encrypted, false);
+    const seedA = newSeed();
+    const seedB = newSeed();
+    const before = Date.now();
+    const a = ks.register("main", seedA);
+    const expected = principalToString(publicKeyFromSeed(seedA));
+    assert.equal(a.name, "main");
+    assert.equal(a.publicKey, expected);
+    assert.equal(a.accountId, expected);
+    assert.ok(a.createTime.getTime() >= before && a.createTime.getTime() <= Date.now());
+    ks.register("bot 2", seedB);
+
+    assert.deepEqual(
+      ks.list().map((k) => k.name),
+      ["bot 2", "main"],
+    );
+    assert.deepEqual(ks.get("main"), a);
+    assert.deepEqual(ks.getSeed("main"), seedA);
+    assert.deepEqual(ks.getSeed("bot 2"), seedB);
+    assert.throws(() => ks.get("nope"), errorCode("not_found"));
+    assert.throws(() => ks.getSeed("nope"), errorCode("not_found"));
+
+    const renamed = ks.rename("main", "primary");
+    assert.equal(renamed.name, "primary");
+    assert.equal(renamed.publicKey, expected);
+    assert.deepEqual(ks.getSeed("primary"), seedA);
+    assert.throws(() => ks.get("main"), errorCode("not_found"));
+    assert.throws(() => ks.rename("primary", "bot 2"), errorCode("already_exists", /bot 2/));
+    assert.throws(() => ks.rename("ghost", "x"), errorCode("not_found"));
+    assert.equal(ks.rename("primary", "primary").name, "primary");
+
+    assert.equal(ks.delete("primary").publicKey, expected);
+    assert.throws(() => ks.getSeed("primary"), errorCode("not_found"));
+    assert.throws(() => ks.delete("primary"), errorCode("not_found"));
+    assert.equal(ks.list().length, 1);
+
+    ks.register("c", newSeed());
+    assert.equal(ks.deleteAll(), 2);
+    assert.deepEqual(ks.list(), []);
+    assert.equal(ks.deleteAll(), 0);
+    db.close();
+  });
+
+  it("refuses a duplicate name or a duplicate key, saying which", async () => {
+    const db = openDatabase(tempDir());
+    const ks = await Keystore.open(db);
+    const seed = newSeed();
+    ks.register("main", seed);
+    assert.throws(
+      () => ks.register("main", newSeed()),
+      errorCode("already_exists", /named "main"/),
+    );
+    assert.throws(
+      () => ks.register("other", seed),
+      errorCode("already_exists", /public key .* already registered as "main"/),
+    );
+    assert.equal(ks.list().length, 1);
+    db.close();
+  });
+
+  it("enforces key name rules", async () => {
+    const db = openDatabase(tempDir());
+    const ks = await Keystore.open(db);
+    for (const name of [
+      "",
+      " main",
+      "main ",
+      "line\nbreak",
+      "tab\there",
+      "nul\u0000",
+      "bidi\u202eevil",
+      "zero\u200bwidth",
+      "sep\u2028",
+      "x".repeat(129),
+    ]) {
+      assert.throws(() => ks.register(name, newSeed()), errorCode("invalid_argument"), name);
+    }
+    // 128 code points is fine even when that is 256 UTF-16 units.
+    ks.register("\u{1F511}".repeat(128), newSeed());
+    ks.register("Ünïcødé name — ok", newSeed());
+    ks.register("x".repeat(128), newSeed());
+    assert.throws(() => ks.rename("x".repeat(128), "\u0007"), errorCode("invalid_argument"));
+    assert.throws(() => ks.register("bad-seed", new Uint8Array(31)), errorCode("invalid_argument"));
+    db.close();
+  });
+
+  it("keeps keys across close and reopen, and they still sign", async () => {
+    const dir = tempDir();
+    const seed = newSeed();
+    let db = openDatabase(dir);
+    (await Keystore.open(db)).register("main", seed);
+    db.close();
+
+    db = openDatabase(dir);
+    const ks = await Keystore.open(db);
+    assert.deepEqual(
+      ks.list().map((k) => k.name),
+      ["main"],
+    );
+    const data = new TextEncoder().encode("payload");
+    const sig = sign(ks.getSeed("main"), data);
+    assert.ok(nacl.sign.detached.verify(data, sig, publicKeyFromSeed(seed)));
+    assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
+    db.close();
+  });
+
+  it("overwrites a deleted key's seed in the database file", async () => {
+    const dir = tempDir();
+    const [gone, kept] = [newSeed(), newSeed()];
+    let db = openDatabase(dir);
+    let ks = await Keystore.open(db);
+    ks.register("gone", gone);
+    ks.register("kept", kept);
+    db.close();
+    db = openDatabase(dir);
+    ks = await Keystore.open(db);
+    ks.delete("gone");
+    assert.ok(!contains(rawBytes(dir), gone), "gone from disk while the daemon still runs");
+    db.close();
+    const file = readFileSync(join(dir, "seed.db"));
+    assert.ok(!contains(file, gone), "not in seed.db");
+    assert.ok(contains(file, kept), "the probe can see a stored seed");
+  });
+
+  it("detects a stored seed that no longer matches its public key", async () => {
+    const db = openDatabase(tempDir());
+    const ks = await Keystore.open(db);
+    ks.register("a", newSeed());
+    db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(Buffer.from(newSeed()));
+    assert.throws(() => ks.getSeed("a"), errorCode("failed_precondition", /damaged/));
+    db.close();
+  });
+});
+
+describe("Keystore with a passphrase", () => {
+  const PASSPHRASE = "keystore passphrase \u00e9";
+
+  it("encrypts at rest, binds each seed to its row, and refuses a wrong passphrase without writing", async () => {
+    const dir = tempDir();
+    const seedA = newSeed();
+    const seedB = newSeed();
+
+    // Derivation 1: a fresh encrypted keystore.
+    let db = openDatabase(dir);
+    let ks = await Keystore.open(db, { passphrase: PASSPHRASE });
+    assert.equal(ks.encrypted, true);
+    ks.register("a", seedA);
+    ks.register("b", seedB);
+    const stored = db.prepare("SELECT seed, encrypted FROM keys ORDER BY name").all() as {
+      seed: Buffer;
+      encrypted: number;
+    }[];
+    for (const [i, row] of stored.entries()) {
+      assert.equal(row.encrypted, 1);
+      assert.equal(row.seed.length, 24 + 32 + 16);
+      assert.ok(!contains(row.seed, i === 0 ? seedA : seedB));
+    }
+    assert.ok(!contains(rawBytes(dir), seedA) && !contains(rawBytes(dir), seedB));
+    assert.deepEqual(ks.getSeed("a"), seedA);
+
+    // A sealed seed moved to another row must not open as that row's key.
+    const [rowA, rowB] = stored;
+    db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(rowB?.seed);
+    db.prepare("UPDATE keys SET seed = ? WHERE name = 'b'").run(rowA?.seed);
+    assert.throws(() => ks.getSeed("a"), errorCode("failed_precondition"));
+    assert.throws(() => ks.getSeed("b"), errorCode("failed_precondition"));
+    db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(rowA?.seed);
+    db.prepare("UPDATE keys SET seed = ? WHERE name = 'b'").run(rowB?.seed);
+    ks.dispose();
+    db.close();
+
+    assert.ok(!existsSync(join(dir, "seed.db-wal")), "clean close leaves no WAL");
+    const bytesBefore = readFileSync(join(dir, "seed.db"));
+    const mtimeBefore = statSync(join(dir, "seed.db")).mtimeMs;
+
+    // Derivation 2: wrong passphrase.
+    db = openDatabase(dir);
+    await assert.rejects(
+      Keystore.open(db, { passphrase: "not it" }),
+      errorCode("failed_precondition", /^wrong keystore passphrase$/),
+    );
+    await assert.rejects(
+      Keystore.open(db),
+      errorCode("failed_precondition", /SEED_DAEMON_KEYSTORE_PASSPHRASE/),
+    );
+    await assert.rejects(Keystore.open(db, { passphrase: "" }), errorCode("failed_precondition"));
+    db.close();
+    assert.deepEqual(readFileSync(join(dir, "seed.db")), bytesBefore);
+    assert.equal(statSync(join(dir, "seed.db")).mtimeMs, mtimeBefore);
+
+    // Derivation 3: the right passphrase still opens it.
+    db = openDatabase(dir);
+    ks = await Keystore.open(db, { passphrase: PASSPHRASE });
+    assert.deepEqual(ks.getSeed("a"), seedA);
+    assert.deepEqual(ks.getSeed("b"), seedB);
+    ks.rename("a", "renamed");
+    assert.deepEqual(ks.getSeed("renamed"), seedA);
+    assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
+
+    // Once disposed, the instance neither decrypts nor falls back to writing plaintext.
+    ks.dispose();
+    assert.equal(ks.encrypted, true);
+    assert.throws(() => ks.getSeed("b"), errorCode("failed_precondition"));
+    const late = newSeed();
+    assert.throws(() => ks.register("late", late), errorCode("failed_precondition"));
+    assert.equal(db.prepare("SELECT count(*) FROM keys WHERE encrypted = 0").pluck().get(), 0);
+    db.close();
+    assert.ok(!contains(rawBytes(dir), late));
+  });
+
+  it("encrypts an existing plaintext keystore in place when first opened with a passphrase", async () => {
+    const dir = tempDir();
+    const seeds = [newSeed(), newSeed(), newSeed()];
+    let db = openDatabase(dir);
+    const plain = await Keystore.open(db);
+    seeds.forEach((s, i) => {
+      plain.register(`k${i}`, s);
+    });
+    plain.delete("k2");
+    db.close();
+    assert.ok(contains(rawBytes(dir), seeds[0] ?? new Uint8Array()), "plaintext before");
+
+    // Derivation 4.
+    db = openDatabase(dir);
+    const ks = await Keystore.open(db, { passphrase: PASSPHRASE });
+    const flags = db.prepare("SELECT encrypted FROM keys").pluck().all();
+    assert.deepEqual(flags, [1, 1]);
+    for (const s of seeds) assert.ok(!contains(rawBytes(dir), s), "no plaintext seed on disk");
+    assert.deepEqual(ks.getSeed("k0"), seeds[0]);
+    assert.deepEqual(ks.getSeed("k1"), seeds[1]);
+    assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
+    db.close();
+
+    db = openDatabase(dir);
+    await assert.rejects(Keystore.open(db), errorCode("failed_precondition", /encrypted/));
+    db.close();
+    for (const s of seeds) assert.ok(!contains(rawBytes(dir), s), "still none after close");
+  });
+});
