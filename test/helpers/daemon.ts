@@ -94,12 +94,28 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
         if (!line.includes('"daemon ready"')) continue;
         const rec = JSON.parse(line) as { httpAddr: string; grpcAddr: string };
         clearTimeout(timer);
+        clearInterval(poll);
         proc.stdout?.off("data", onData);
         res(rec);
         return;
       }
     };
     proc.stdout?.on("data", onData);
+    // With --log-level above info there is no ready line: daemon.json is written at the same point.
+    const poll = setInterval(() => {
+      try {
+        const info = JSON.parse(readFileSync(join(dataDir, "daemon.json"), "utf8"));
+        if (info.pid !== proc.pid) return;
+        clearInterval(poll);
+        clearTimeout(timer);
+        proc.stdout?.off("data", onData);
+        res({ httpAddr: info.httpAddr, grpcAddr: info.grpcAddr });
+      } catch {
+        // not written yet
+      }
+    }, 50);
+    proc.once("exit", () => clearInterval(poll));
+    timer.unref();
     proc.once("exit", (code) => {
       clearTimeout(timer);
       rej(new Error(`daemon exited with ${code} before ready:\n${out}`));
