@@ -10,10 +10,28 @@ export async function runDaemon(raw: RawOptions, env: NodeJS.ProcessEnv): Promis
   const config = resolveConfig(raw, env);
   const logger = createLogger(config.logLevel);
   for (const w of config.warnings) logger.warn(w);
-  const daemon = await startDaemon(config, logger, env);
+
+  // Handlers go in before start-up: daemon.json (which clients watch) is written before
+  // startDaemon returns, and a signal in that window must still mean a clean stop.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = (signal) => {
+    signalled = signal;
+  };
+  const handler = (signal: NodeJS.Signals) => onSignal(signal);
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon(config, logger, env);
+  } catch (err) {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+    throw err;
+  }
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
+    onSignal = (signal) => {
       if (stopping) {
         logger.warn({ signal }, "second signal: exiting without draining");
         process.exit(1);
@@ -23,6 +41,8 @@ export async function runDaemon(raw: RawOptions, env: NodeJS.ProcessEnv): Promis
       daemon.close().then(
         () => {
           logger.info("stopped");
+          process.off("SIGINT", handler);
+          process.off("SIGTERM", handler);
           resolve(0);
         },
         (err: unknown) => {
@@ -31,7 +51,6 @@ export async function runDaemon(raw: RawOptions, env: NodeJS.ProcessEnv): Promis
         },
       );
     };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    if (signalled !== undefined) onSignal(signalled);
   });
 }
