@@ -14,6 +14,8 @@ export interface AuditEvent {
   key_name?: string | undefined;
   remote_addr?: string | undefined;
   principal?: string | undefined;
+  /** Browser origin the operation is about (pairing), normalised. */
+  origin?: string | undefined;
   outcome: AuditOutcome;
   /** Short reason for a failure (a Connect code name or message without secrets). */
   reason?: string | undefined;
@@ -55,17 +57,20 @@ export class AuditLog {
   /** Writes one record to the log and to the audit file. */
   record(ev: AuditEvent): void {
     const rec = {
-      time: new Date().toISOString(),
       event: ev.event,
       method: ev.method,
       key_name: ev.key_name,
       remote_addr: ev.remote_addr,
       principal: ev.principal,
+      origin: ev.origin,
       outcome: ev.outcome,
       reason: ev.reason,
     };
+    // pino stamps its own `time`; the file line carries the same field itself.
     this.#log.info(rec, "audit");
-    if (this.#fd !== undefined) writeSync(this.#fd, `${JSON.stringify(rec)}\n`);
+    if (this.#fd !== undefined) {
+      writeSync(this.#fd, `${JSON.stringify({ time: new Date().toISOString(), ...rec })}\n`);
+    }
   }
 
   close(): void {

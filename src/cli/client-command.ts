@@ -39,7 +39,12 @@ export function describeError(err: unknown, baseUrl: string | undefined): string
     if (err.code === Code.Unauthenticated) {
       return "the daemon refused the token (unauthenticated): check SEED_DAEMON_AUTH_TOKEN or the token file";
     }
-    return `${Code[err.code] ?? "error"}: ${err.rawMessage}`;
+    // The wire names (`not_found`), as in JSON error bodies and the docs.
+    const name = (Code[err.code] ?? "unknown").replace(
+      /[A-Z]/g,
+      (c, i) => (i ? "_" : "") + c.toLowerCase(),
+    );
+    return `${name}: ${err.rawMessage}`;
   }
   if (err instanceof ConfigError || err instanceof CliError) return err.message;
   return (err as Error)?.message ?? String(err);

@@ -1,8 +1,13 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import { parsePairableOrigin } from "../security/origin.js";
-import { type CommonClientOptions, clientAction, output, withClientOptions } from "./client-command.js";
+import {
+  type CommonClientOptions,
+  clientAction,
+  output,
+  withClientOptions,
+} from "./client-command.js";
 
 /** Options of `origins pair`. */
 interface PairOptions extends CommonClientOptions {
@@ -63,25 +68,26 @@ export function registerOriginCommands(program: Command, env: NodeJS.ProcessEnv)
     }),
   );
 
-  withClientOptions(origins.command("list").description("list paired origins (never tokens)"))
-    .action(
-      clientAction(env, async (clients, opts) => {
-        const res = await clients.daemon.listPairedOrigins({});
-        const list = res.origins.map((p) => ({
-          origin: p.origin,
-          label: p.label,
-          createTime: isoTime(p.createTime),
-        }));
-        const human =
-          list.length === 0
-            ? "no paired origins"
-            : table(
-                ["ORIGIN", "PAIRED", "LABEL"],
-                list.map((p) => [p.origin, p.createTime, p.label]),
-              );
-        output(opts, { origins: list }, human);
-      }),
-    );
+  withClientOptions(
+    origins.command("list").description("list paired origins (never tokens)"),
+  ).action(
+    clientAction(env, async (clients, opts) => {
+      const res = await clients.daemon.listPairedOrigins({});
+      const list = res.origins.map((p) => ({
+        origin: p.origin,
+        label: p.label,
+        createTime: isoTime(p.createTime),
+      }));
+      const human =
+        list.length === 0
+          ? "no paired origins"
+          : table(
+              ["ORIGIN", "PAIRED", "LABEL"],
+              list.map((p) => [p.origin, p.createTime, p.label]),
+            );
+      output(opts, { origins: list }, human);
+    }),
+  );
 
   withClientOptions(
     origins

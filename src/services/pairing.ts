@@ -12,15 +12,15 @@
 import { create } from "@bufbuild/protobuf";
 import { EmptySchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { toConnectError } from "../errors.js";
 import {
   type Daemon,
   ListPairedOriginsResponseSchema,
   PairedOriginSchema,
 } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
-import { toConnectError } from "../errors.js";
 import type { Caller } from "../security/caller.js";
 import { parsePairableOrigin } from "../security/origin.js";
-import { type ServiceDeps, callerOf } from "./context.js";
+import { callerOf, type ServiceDeps } from "./context.js";
 
 /** Longest origin text an audit reason quotes; a canonical origin is far shorter. */
 const MAX_AUDITED_ORIGIN_LENGTH = 256;
@@ -40,16 +40,24 @@ function requireMaster(caller: Caller, method: string): void {
 }
 
 /**
- * Names the origin an audit record is about. The audit schema has no origin field, so it goes in
- * `reason`. Canonical when the input parses, so one origin always reads the same in the log;
- * otherwise JSON-quoted (control characters made visible) and capped.
+ * Escapes everything outside printable ASCII. Audit reasons quote caller input; bidi controls,
+ * line breaks or look-alike letters there could forge a line or make a refused input read as
+ * another origin to whoever reviews the log.
+ */
+function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
+}
+
+/**
+ * Names the origin an audit record is about (its `origin` field). Canonical when the input
+ * parses, so one origin always reads the same in the log; otherwise quoted and capped.
  */
 function auditedOrigin(raw: string): string {
   const parsed = parsePairableOrigin(raw);
   if (parsed.ok) return parsed.origin;
-  const capped =
-    raw.length > MAX_AUDITED_ORIGIN_LENGTH ? `${raw.slice(0, MAX_AUDITED_ORIGIN_LENGTH)}…` : raw;
-  return JSON.stringify(capped);
+  return JSON.stringify(
+    raw.length > MAX_AUDITED_ORIGIN_LENGTH ? `${raw.slice(0, MAX_AUDITED_ORIGIN_LENGTH)}...` : raw,
+  );
 }
 
 /** Connect's wire name of a code (`invalid_argument`), as clients and the docs spell it. */
@@ -76,12 +84,12 @@ function audited<T>(
     method,
     remote_addr: caller.remoteAddr,
     principal: caller.principal,
+    origin: printable(auditedOrigin(origin)),
   };
-  const subject = `origin ${auditedOrigin(origin)}`;
   try {
     requireMaster(caller, method);
   } catch (err) {
-    deps.audit.record({ ...base, outcome: "denied", reason: `${subject}; permission_denied` });
+    deps.audit.record({ ...base, outcome: "denied", reason: "permission_denied" });
     throw err;
   }
   let result: T;
@@ -91,10 +99,10 @@ function audited<T>(
     const ce = toConnectError(err);
     const reason =
       ce.code === Code.Internal ? "internal" : `${codeName(ce.code)}: ${ce.rawMessage}`;
-    deps.audit.record({ ...base, outcome: "error", reason: `${subject}; ${reason}` });
+    deps.audit.record({ ...base, outcome: "error", reason: printable(reason) });
     throw err;
   }
-  deps.audit.record({ ...base, outcome: "ok", reason: subject });
+  deps.audit.record({ ...base, outcome: "ok" });
   return result;
 }
 
