@@ -10,6 +10,7 @@ import { AuditLog } from "../audit/audit.js";
 import { formatAddress } from "../config/address.js";
 import type { Config } from "../config/config.js";
 import { ConfigError } from "../config/errors.js";
+import { isIdentityError } from "../identity/errors.js";
 import { Authenticator } from "../security/authenticator.js";
 import { remoteAddrKey } from "../security/caller.js";
 import { allowedHostSet } from "../security/host-gate.js";
@@ -19,6 +20,8 @@ import { PAIRED_ORIGINS_FILE_NAME, PairedOriginStore } from "../security/paired-
 import { loadMasterToken } from "../security/token-store.js";
 import type { ServiceDeps } from "../services/context.js";
 import { registerRoutes } from "../services/routes.js";
+import { DATABASE_FILE_NAME, DatabaseVersionError, type Db, openDatabase } from "../store/db.js";
+import { KEYSTORE_PASSPHRASE_ENV, Keystore } from "../store/keystore.js";
 import { VERSION } from "../version.js";
 import {
   isProcessAlive,
@@ -60,6 +63,38 @@ function listen(server: Server | Http2Server, host: string, port: number): Promi
 }
 
 /**
+ * Opens `seed.db` and the keystore in it. Every failure is a ConfigError (exit 2) that names the
+ * problem; a wrong or missing passphrase is refused before anything is written. The passphrase is
+ * only handed to the keystore, never logged or kept.
+ */
+async function openKeystore(
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ db: Db; keystore: Keystore }> {
+  const dbPath = join(dataDir, DATABASE_FILE_NAME);
+  let db: Db;
+  try {
+    db = openDatabase(dataDir);
+  } catch (err) {
+    if (err instanceof DatabaseVersionError) throw new ConfigError(err.message);
+    // better-sqlite3 and fs messages name files and SQLite states, never their contents.
+    throw new ConfigError(`cannot open ${dbPath}: ${(err as Error)?.message ?? String(err)}`);
+  }
+  try {
+    const keystore = await Keystore.open(db, { passphrase: env[KEYSTORE_PASSPHRASE_ENV] ?? "" });
+    return { db, keystore };
+  } catch (err) {
+    db.close();
+    const detail = isIdentityError(err)
+      ? err.message.includes(KEYSTORE_PASSPHRASE_ENV)
+        ? err.message
+        : `${err.message} (${KEYSTORE_PASSPHRASE_ENV})`
+      : ((err as Error)?.message ?? String(err));
+    throw new ConfigError(`cannot open the keystore in ${dbPath}: ${detail}`);
+  }
+}
+
+/**
  * Starts both listeners with the security pipeline in front of every route. Throws ConfigError
  * for start-up problems the user must fix (exit code 2).
  */
@@ -95,11 +130,23 @@ export async function startDaemon(
     throw new ConfigError(`--cors-origin: ${(err as Error).message}`);
   }
   const audit = new AuditLog(logger, config.auditLogPath);
+  let store: { db: Db; keystore: Keystore };
+  try {
+    store = await openKeystore(config.dataDir, env);
+  } catch (err) {
+    audit.close();
+    throw err;
+  }
+  const { db, keystore } = store;
+  const closeStore = () => {
+    keystore.dispose();
+    db.close();
+  };
   const metrics = new Metrics();
   const auth = new Authenticator(token, pairedOrigins);
   const shutdown = new AbortController();
 
-  const deps: ServiceDeps = { config, logger, audit, startTime, pairedOrigins };
+  const deps: ServiceDeps = { config, logger, audit, startTime, pairedOrigins, keystore };
   const interceptors: Interceptor[] = [
     errorAndMetricsInterceptor(metrics, logger),
     authInterceptor(auth),
@@ -153,6 +200,7 @@ export async function startDaemon(
   } catch (err) {
     http1.close();
     h2.close();
+    closeStore();
     audit.close();
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(
@@ -197,6 +245,8 @@ export async function startDaemon(
         for (const s of sessions) s.destroy();
         await closed;
       }
+      // Only now: a drained handler can no longer touch the keystore.
+      closeStore();
       removeDaemonFile(config.dataDir, process.pid);
       audit.close();
     })();

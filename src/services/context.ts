@@ -4,6 +4,7 @@ import type { AuditLog } from "../audit/audit.js";
 import type { Config } from "../config/config.js";
 import { type Caller, callerKey } from "../security/caller.js";
 import type { PairedOriginStore } from "../security/paired-origins.js";
+import type { Keystore } from "../store/keystore.js";
 
 /** What every service gets: shared, long-lived daemon state. */
 export interface ServiceDeps {
@@ -13,6 +14,8 @@ export interface ServiceDeps {
   readonly startTime: Date;
   /** Browser origins the user paired, with their origin-bound token hashes. */
   readonly pairedOrigins: PairedOriginStore;
+  /** The named signing keys in `seed.db`; the only holder of seeds. */
+  readonly keystore: Keystore;
 }
 
 /** The caller the auth interceptor put in the context (it always runs before handlers). */
