@@ -20,6 +20,7 @@ import {
   type CommonClientOptions,
   clientAction,
   output,
+  table,
   withClientOptions,
 } from "./client-command.js";
 import {
@@ -71,17 +72,6 @@ function keyJson(key: NamedKey) {
 
 function keyHuman(verb: string, key: NamedKey): string {
   return `${verb} ${key.name}\npublic key: ${key.publicKey}\naccount:    ${key.accountId}`;
-}
-
-/** Left-aligned columns separated by two spaces. */
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
 }
 
 function note(text: string): void {

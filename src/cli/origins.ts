@@ -6,6 +6,7 @@ import {
   type CommonClientOptions,
   clientAction,
   output,
+  table,
   withClientOptions,
 } from "./client-command.js";
 
@@ -22,17 +23,6 @@ const SHOWN_ONCE_WARNING =
 
 function isoTime(ts: Timestamp | undefined): string {
   return ts === undefined ? "" : timestampDate(ts).toISOString();
-}
-
-/** Left-aligned columns separated by two spaces. */
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
 }
 
 /** `seed-daemon origins …`: pair, list and revoke browser origins (master token only). */

@@ -10,7 +10,7 @@ import {
   State,
 } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { Documents } from "../../src/gen/com/seed/documents/v3alpha/documents_pb.js";
-import { clientFor, type Protocol } from "../helpers/clients.js";
+import { clientFor, codeOf, type Protocol } from "../helpers/clients.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { rawHttp1, rawHttp2 } from "../helpers/http.js";
 
@@ -33,15 +33,6 @@ function postConnect(
   const headers: Record<string, string> = { "content-type": "application/json", ...extra };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   return rawHttp1({ port: d.httpPort, method: "POST", path, headers, body: "{}" });
-}
-
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
 }
 
 function grpcJsGetInfo(token: string | undefined) {

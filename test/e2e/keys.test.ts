@@ -8,7 +8,7 @@ import { base58btc } from "multiformats/bases/base58";
 import nacl from "tweetnacl";
 import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { keyFromMnemonic } from "../../src/identity/keys.js";
-import { clientFor, type Protocol } from "../helpers/clients.js";
+import { clientFor, codeOf, type Protocol } from "../helpers/clients.js";
 import {
   BIN,
   cleanEnv,
@@ -25,15 +25,6 @@ const BIP39_PASSPHRASE = `bip39-pass-${Math.random().toString(36).slice(2)}`;
 const EXPORT_PASSWORD = `export-pw-${Math.random().toString(36).slice(2)}`;
 const WRONG_PASSWORD = `wrong-pw-${Math.random().toString(36).slice(2)}`;
 const PROTOCOLS: Protocol[] = ["connect", "grpc-web", "grpc"];
-
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 /** The 32-byte Ed25519 public key inside a `z6Mk…` principal, decoded independently. */
 function publicKeyOf(principal: string): Uint8Array {

@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Daemon, State } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
-import { clientFor, type Protocol } from "../helpers/clients.js";
+import { clientFor, codeOf, type Protocol } from "../helpers/clients.js";
 import {
   BIN,
   cleanEnv,
@@ -40,15 +40,6 @@ after(async () => {
   if (d) removeDir(dirname(d.dataDir));
   for (const dir of extraDirs) removeDir(dir);
 });
-
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 /** A Connect JSON POST with optional bearer token and Origin. */
 function post(

@@ -1,5 +1,11 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import {
+  type Client,
+  type Code,
+  ConnectError,
+  createClient,
+  type Interceptor,
+} from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -46,4 +52,14 @@ export function clientFor<T extends DescService>(
           })
         : createGrpcTransport({ baseUrl: `http://${addrs.grpcAddr}`, interceptors });
   return createClient(service, transport);
+}
+
+/** The Connect code a call ended with, or "ok". */
+export async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
 }
