@@ -204,3 +204,29 @@ describe("bearer token", () => {
     );
   });
 });
+
+test("native gRPC is answered only on the h2c listener", async () => {
+  const frame = new Uint8Array([0, 0, 0, 0, 0]);
+  const headers = {
+    authorization: `Bearer ${d.token}`,
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+  };
+  const h1 = await rawHttp1({
+    port: d.httpPort,
+    method: "POST",
+    path: GET_INFO,
+    headers,
+    body: frame,
+  });
+  assert.equal(h1.status, 415, "HTTP/1.1 listener refuses the gRPC protocol");
+  const h2 = await rawHttp2({
+    port: d.grpcPort,
+    method: "POST",
+    path: GET_INFO,
+    headers,
+    body: frame,
+  });
+  assert.equal(h2.status, 200);
+  assert.equal(h2.headers["content-type"], "application/grpc+proto");
+});
