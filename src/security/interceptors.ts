@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import type { AuditEvent } from "../audit/audit.js";
 import { isUnexpectedError, toConnectError } from "../errors.js";
 import type { Metrics } from "../server/metrics.js";
 import type { Authenticator } from "./authenticator.js";
@@ -19,7 +20,10 @@ export function procedureOf(req: { service: { typeName: string }; method: { name
  * The HTTP pipeline already checked the token; this keeps handlers safe even if a route is ever
  * mounted without it.
  */
-export function authInterceptor(auth: Authenticator): Interceptor {
+export function authInterceptor(
+  auth: Authenticator,
+  audit?: { record(ev: AuditEvent): void },
+): Interceptor {
   return (next) => async (req) => {
     const originHeader = req.header.get("origin");
     const origin = originHeader === null ? undefined : (normalizeOrigin(originHeader) ?? undefined);
@@ -29,17 +33,24 @@ export function authInterceptor(auth: Authenticator): Interceptor {
     }
     const principal = req.header.get(PRINCIPAL_HEADER) ?? undefined;
     if (credential.kind === "origin") {
+      // A paired page reaching past its scope is worth a record: it is either a bug in the
+      // page or someone trying the token on what it was never meant to unlock.
+      const deny = (message: string): never => {
+        audit?.record({
+          event: "scope.denied",
+          method: req.method.name,
+          remote_addr: req.contextValues.get(remoteAddrKey),
+          origin: credential.origin,
+          outcome: "denied",
+          reason: "permission_denied",
+        });
+        throw new ConnectError(message, Code.PermissionDenied);
+      };
       if (!ORIGIN_TOKEN_PROCEDURES.has(procedureOf(req))) {
-        throw new ConnectError(
-          `a paired origin's token may not call ${req.method.name}`,
-          Code.PermissionDenied,
-        );
+        deny(`a paired origin's token may not call ${req.method.name}`);
       }
       if (principal !== undefined || req.header.get(CAPABILITIES_HEADER) !== null) {
-        throw new ConnectError(
-          "a paired origin's token may not assert a principal or capabilities",
-          Code.PermissionDenied,
-        );
+        deny("a paired origin's token may not assert a principal or capabilities");
       }
     }
     req.contextValues.set(callerKey, {

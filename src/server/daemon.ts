@@ -149,7 +149,7 @@ export async function startDaemon(
   const deps: ServiceDeps = { config, logger, audit, startTime, pairedOrigins, keystore };
   const interceptors: Interceptor[] = [
     errorAndMetricsInterceptor(metrics, logger),
-    authInterceptor(auth),
+    authInterceptor(auth, audit),
   ];
   const adapterOptions = {
     routes: (router: Parameters<typeof registerRoutes>[0]) => registerRoutes(router, deps),

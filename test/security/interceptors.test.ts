@@ -11,6 +11,8 @@ import { withToken } from "../helpers/clients.js";
 
 const TOKEN = "t".repeat(43);
 
+const audited: Array<{ event: string; method: string; origin?: string; outcome: string }> = [];
+
 function transport(token: string | undefined, headers: Record<string, string> = {}) {
   const auth = new Authenticator(new MasterToken(TOKEN), {
     verifyToken: (t, origin) => t === "o".repeat(43) && origin === "https://paired.example",
@@ -28,7 +30,7 @@ function transport(token: string | undefined, headers: Record<string, string> = 
       });
     },
     {
-      router: { interceptors: [authInterceptor(auth)] },
+      router: { interceptors: [authInterceptor(auth, { record: (e) => audited.push(e) })] },
       transport: { interceptors: [withToken(token, headers)] },
     },
   );
@@ -62,7 +64,13 @@ test("an origin-bound token works only from its origin, only for read RPCs, with
   );
   const daemon = createClient(Daemon, transport(o, { origin: "https://paired.example" }));
   await daemon.getInfo({});
+  audited.length = 0;
   await assert.rejects(daemon.signData({ signingKeyName: "k", data: new Uint8Array([1]) }), (e) => {
     return ConnectError.from(e).code === Code.PermissionDenied;
   });
+  assert.deepEqual(
+    audited.map((e) => [e.event, e.method, e.origin, e.outcome]),
+    [["scope.denied", "SignData", "https://paired.example", "denied"]],
+    "the refused call leaves an audit record",
+  );
 });
