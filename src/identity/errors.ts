@@ -1,3 +1,5 @@
+import { DomainError } from "../errors.js";
+
 /**
  * Error codes an identity or keystore operation can fail with. The strings are Connect code
  * names on purpose: the service layer maps them one to one, so no module below it needs to
@@ -17,20 +19,8 @@ export type IdentityErrorCode =
  * material, mnemonic words, passwords or passphrases. A `cause` is only attached when it cannot
  * carry a secret either.
  */
-export class IdentityError extends Error {
-  /** Connect code name the service layer turns into the RPC status. */
-  readonly code: IdentityErrorCode;
-
-  /**
-   * @param code - Connect code name for the failure.
-   * @param message - human-readable reason; must be free of secrets.
-   * @param options - standard `ErrorOptions` (only pass a `cause` that holds no secret).
-   */
-  constructor(code: IdentityErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "IdentityError";
-    this.code = code;
-  }
+export class IdentityError extends DomainError<IdentityErrorCode> {
+  override readonly name = "IdentityError";
 }
 
 /**

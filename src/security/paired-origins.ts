@@ -10,6 +10,7 @@
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
+import { DomainError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
 import type { DynamicOriginSource } from "./origin.js";
 import { normalizeOrigin, parsePairableOrigin } from "./origin.js";
@@ -51,20 +52,8 @@ export type PairedOriginsErrorCode = "invalid_argument" | "not_found" | "failed_
  * they are safe to return to the caller and to log. Filesystem errors from a failed write are not
  * wrapped: they are internal errors for the RPC layer.
  */
-export class PairedOriginsError extends Error {
-  /** Machine-readable reason; see {@link PairedOriginsErrorCode}. */
-  readonly code: PairedOriginsErrorCode;
-
-  /**
-   * @param code - Machine-readable reason.
-   * @param message - Human sentence; must not contain secrets.
-   * @param options - Standard error options (`cause`).
-   */
-  constructor(code: PairedOriginsErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "PairedOriginsError";
-    this.code = code;
-  }
+export class PairedOriginsError extends DomainError<PairedOriginsErrorCode> {
+  override readonly name = "PairedOriginsError";
 }
 
 /** A paired origin as shown to callers: never its token or token hash. */
