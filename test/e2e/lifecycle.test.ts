@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { BIN, cleanEnv, startDaemon, tempDir } from "../helpers/daemon.js";
-import { rawHttp1 } from "../helpers/http.js";
+import { getInfoRaw, rawHttp1 } from "../helpers/http.js";
 
 function run(args: string[], env: Record<string, string | undefined> = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -114,13 +114,7 @@ describe("lifecycle", () => {
   test("--public-only is reported by GetInfo", async () => {
     const d = await startDaemon({ args: ["--public-only"] });
     try {
-      const res = await rawHttp1({
-        port: d.httpPort,
-        method: "POST",
-        path: "/com.seed.daemon.v1alpha.Daemon/GetInfo",
-        headers: { authorization: `Bearer ${d.token}`, "content-type": "application/json" },
-        body: "{}",
-      });
+      const res = await getInfoRaw(d.httpPort, d.token);
       assert.equal(JSON.parse(res.body).publicOnly, true);
     } finally {
       await d.stop();

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync 
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { BIN, cleanEnv, randomToken, startDaemon, tempDir } from "../helpers/daemon.js";
-import { rawHttp1 } from "../helpers/http.js";
+import { getInfoRaw } from "../helpers/http.js";
 
 /** Runs the daemon expecting it to refuse to start; returns exit code and stderr. */
 function startExpectingFailure(args: string[], env: Record<string, string | undefined> = {}) {
@@ -31,13 +31,7 @@ describe("token", () => {
       assert.equal(statSync(d.dataDir).mode & 0o777, 0o700);
       assert.equal(Buffer.from(d.token, "base64url").length, 32);
       assert.equal(statSync(join(d.dataDir, "daemon.json")).mode & 0o777, 0o600);
-      const res = await rawHttp1({
-        port: d.httpPort,
-        method: "POST",
-        path: "/com.seed.daemon.v1alpha.Daemon/GetInfo",
-        headers: { authorization: `Bearer ${d.token}`, "content-type": "application/json" },
-        body: "{}",
-      });
+      const res = await getInfoRaw(d.httpPort, d.token);
       assert.equal(res.status, 200);
     } finally {
       await d.stop();
@@ -92,13 +86,7 @@ describe("token", () => {
     const d = await startDaemon({ envToken: token });
     try {
       assert.equal(existsSync(join(d.dataDir, "auth.token")), false);
-      const ok = await rawHttp1({
-        port: d.httpPort,
-        method: "POST",
-        path: "/com.seed.daemon.v1alpha.Daemon/GetInfo",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: "{}",
-      });
+      const ok = await getInfoRaw(d.httpPort, token);
       assert.equal(ok.status, 200);
     } finally {
       await d.stop();

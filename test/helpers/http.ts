@@ -87,3 +87,21 @@ export function rawHttp2(r: RawRequest): Promise<RawResponse> {
 export function hasCorsHeaders(res: RawResponse): boolean {
   return Object.keys(res.headers).some((k) => k.toLowerCase().startsWith("access-control-"));
 }
+
+/** Path of Daemon.GetInfo, the cheapest authenticated RPC. */
+export const GET_INFO_PATH = "/com.seed.daemon.v1alpha.Daemon/GetInfo";
+
+/** A Connect JSON GetInfo call over HTTP/1.1 with a bearer token (and extra headers). */
+export function getInfoRaw(
+  port: number,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<RawResponse> {
+  return rawHttp1({
+    port,
+    method: "POST",
+    path: GET_INFO_PATH,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
+    body: "{}",
+  });
+}
