@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 /** Why the pipeline refused a request before it reached a handler. */
-export type RejectReason = "host" | "origin" | "token" | "scope" | "size";
+export type RejectReason = "host" | "origin" | "token" | "scope";
 
 /**
  * The daemon's metrics on a private registry. Labels are bounded: procedure names come from the

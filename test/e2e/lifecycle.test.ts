@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { BIN, cleanEnv, startDaemon, tempDir } from "../helpers/daemon.js";
-import { getInfoRaw, rawHttp1 } from "../helpers/http.js";
+import { GET_INFO_PATH, getInfoRaw, rawHttp1, rawHttp2 } from "../helpers/http.js";
 
 function run(args: string[], env: Record<string, string | undefined> = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -116,6 +116,33 @@ describe("lifecycle", () => {
     try {
       const res = await getInfoRaw(d.httpPort, d.token);
       assert.equal(JSON.parse(res.body).publicOnly, true);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test("--max-request-bytes refuses larger bodies with resource_exhausted on both listeners", async () => {
+    const d = await startDaemon({ args: ["--max-request-bytes", "1024"] });
+    try {
+      const headers = { authorization: `Bearer ${d.token}`, "content-type": "application/json" };
+      const big = JSON.stringify({ pad: "a".repeat(4000) });
+      for (const [send, port] of [
+        [rawHttp1, d.httpPort],
+        [rawHttp2, d.grpcPort],
+      ] as const) {
+        const res = await send({ port, method: "POST", path: GET_INFO_PATH, headers, body: big });
+        assert.equal(res.status, 429);
+        assert.equal(JSON.parse(res.body).code, "resource_exhausted");
+      }
+      const chunked = await rawHttp1({
+        port: d.httpPort,
+        method: "POST",
+        path: GET_INFO_PATH,
+        headers: { ...headers, "transfer-encoding": "chunked" },
+        body: big,
+      });
+      assert.equal(JSON.parse(chunked.body).code, "resource_exhausted");
+      assert.equal((await getInfoRaw(d.httpPort, d.token)).status, 200, "small bodies still pass");
     } finally {
       await d.stop();
     }
