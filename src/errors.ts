@@ -61,3 +61,8 @@ export function toConnectError(err: unknown): ConnectError {
 export function isUnexpectedError(err: unknown): boolean {
   return toConnectError(err).code === Code.Internal && !(err instanceof ConnectError);
 }
+
+/** Connect's wire name of a code (`invalid_argument`), as JSON error bodies and the docs spell it. */
+export function codeName(code: Code): string {
+  return (Code[code] ?? "unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}

@@ -5,7 +5,7 @@ import { ConfigError } from "../config/errors.js";
 /** Outcome of an audited operation. */
 export type AuditOutcome = "ok" | "error" | "denied";
 
-/** One audit record. Never put a secret in any field. */
+/** One audit record. Never put a secret in any field; caller input may go in as it is. */
 export interface AuditEvent {
   /** Event name, e.g. `key.sign`, `origin.pair`. */
   event: string;
@@ -19,6 +19,20 @@ export interface AuditEvent {
   outcome: AuditOutcome;
   /** Short reason for a failure (a Connect code name or message without secrets). */
   reason?: string | undefined;
+}
+
+/** Longest text an audit field keeps; callers may pass raw caller input. */
+const MAX_AUDIT_FIELD = 512;
+
+/**
+ * Makes caller-supplied text safe for an audit line: everything outside printable ASCII is
+ * escaped (line breaks, bidi controls or look-alike letters could forge a line or make one key
+ * or origin read as another to whoever reviews the log) and the length is capped.
+ */
+export function auditSafe(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const capped = text.length > MAX_AUDIT_FIELD ? `${text.slice(0, MAX_AUDIT_FIELD)}...` : text;
+  return capped.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
 }
 
 /**
@@ -56,15 +70,16 @@ export class AuditLog {
 
   /** Writes one record to the log and to the audit file. */
   record(ev: AuditEvent): void {
+    // Every field is escaped here, so no caller can forget to for input it quotes.
     const rec = {
-      event: ev.event,
-      method: ev.method,
-      key_name: ev.key_name,
-      remote_addr: ev.remote_addr,
-      principal: ev.principal,
-      origin: ev.origin,
+      event: auditSafe(ev.event),
+      method: auditSafe(ev.method),
+      key_name: auditSafe(ev.key_name),
+      remote_addr: auditSafe(ev.remote_addr),
+      principal: auditSafe(ev.principal),
+      origin: auditSafe(ev.origin),
       outcome: ev.outcome,
-      reason: ev.reason,
+      reason: auditSafe(ev.reason),
     };
     // pino stamps its own `time`; the file line carries the same field itself.
     this.#log.info(rec, "audit");

@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Command } from "commander";
 import { connectToDaemon, type DaemonClients } from "../client/connect.js";
 import { ConfigError } from "../config/errors.js";
+import { codeName } from "../errors.js";
 
 /** Options every client subcommand accepts. */
 export interface CommonClientOptions {
@@ -39,12 +40,7 @@ export function describeError(err: unknown, baseUrl: string | undefined): string
     if (err.code === Code.Unauthenticated) {
       return "the daemon refused the token (unauthenticated): check SEED_DAEMON_AUTH_TOKEN or the token file";
     }
-    // The wire names (`not_found`), as in JSON error bodies and the docs.
-    const name = (Code[err.code] ?? "unknown").replace(
-      /[A-Z]/g,
-      (c, i) => (i ? "_" : "") + c.toLowerCase(),
-    );
-    return `${name}: ${err.rawMessage}`;
+    return `${codeName(err.code)}: ${err.rawMessage}`;
   }
   if (err instanceof ConfigError || err instanceof CliError) return err.message;
   return (err as Error)?.message ?? String(err);

@@ -15,7 +15,7 @@ import { create } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { AuditOutcome } from "../audit/audit.js";
-import { toConnectError } from "../errors.js";
+import { codeName, toConnectError } from "../errors.js";
 import {
   type Daemon,
   ExportKeyResponseSchema,
@@ -45,12 +45,6 @@ export type KeyAuditEvent =
 /** Longest path the daemon accepts for ImportKey / ExportKey (Linux PATH_MAX). */
 const MAX_PATH_LENGTH = 4096;
 
-/**
- * Longest name or path an audit record quotes. Valid names are at most 128 characters; an
- * invalid one is still recorded (it is what the caller sent) but must not flood the log.
- */
-const MAX_AUDITED_TEXT = 256;
-
 const PUBLIC_ONLY_MESSAGE =
   "the daemon runs in --public-only mode: only ListKeys and GenMnemonic are available";
 
@@ -64,24 +58,6 @@ function namedKey(info: NamedKeyInfo) {
 
 function invalid(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
-}
-
-function capped(text: string): string {
-  return text.length > MAX_AUDITED_TEXT ? `${text.slice(0, MAX_AUDITED_TEXT)}...` : text;
-}
-
-/**
- * Escapes everything outside printable ASCII in text an audit record quotes (names, paths,
- * messages that quote them): line breaks, bidi controls or look-alike letters could forge a line
- * or make one key read as another to whoever reviews the log.
- */
-function printable(text: string): string {
-  return text.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
-}
-
-/** Connect's wire name of a code (`invalid_argument`), as clients and the docs spell it. */
-function codeName(code: Code): string {
-  return (Code[code] ?? "unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
 /** A required name field: empty is invalid_argument, the rest is up to the keystore. */
@@ -163,20 +139,17 @@ async function audited<T>(
 ): Promise<T> {
   const caller = callerOf(ctx);
   const withSubject = (reason: string | undefined) => {
-    const parts = [
-      reason,
-      subject === undefined ? undefined : `file ${JSON.stringify(capped(subject))}`,
-    ];
+    const parts = [reason, subject === undefined ? undefined : `file ${JSON.stringify(subject)}`];
     const text = parts.filter((p) => p !== undefined && p !== "").join("; ");
-    return text === "" ? undefined : printable(text);
+    return text === "" ? undefined : text;
   };
   const record = (outcome: AuditOutcome, reason: string | undefined) =>
     deps.audit.record({
       event,
       method,
-      key_name: note.keyName === undefined ? undefined : printable(capped(note.keyName)),
+      key_name: note.keyName,
       remote_addr: caller.remoteAddr,
-      principal: caller.principal === undefined ? undefined : printable(capped(caller.principal)),
+      principal: caller.principal,
       outcome,
       reason: withSubject(reason),
     });
@@ -296,7 +269,7 @@ export function keyService(deps: ServiceDeps): Partial<ServiceImpl<typeof Daemon
     async updateKey(req, ctx) {
       const note: AuditNote = {
         keyName: req.currentName,
-        detail: `new name ${JSON.stringify(capped(req.newName))}`,
+        detail: `new name ${JSON.stringify(req.newName)}`,
       };
       return audited(deps, ctx, "key.rename", "UpdateKey", note, undefined, () => {
         const current = requireName("current_name", req.currentName);

@@ -12,7 +12,7 @@
 import { create } from "@bufbuild/protobuf";
 import { EmptySchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { toConnectError } from "../errors.js";
+import { codeName, toConnectError } from "../errors.js";
 import {
   type Daemon,
   ListPairedOriginsResponseSchema,
@@ -21,9 +21,6 @@ import {
 import type { Caller } from "../security/caller.js";
 import { parsePairableOrigin } from "../security/origin.js";
 import { callerOf, type ServiceDeps } from "./context.js";
-
-/** Longest origin text an audit reason quotes; a canonical origin is far shorter. */
-const MAX_AUDITED_ORIGIN_LENGTH = 256;
 
 /**
  * Refuses any credential but the master token.
@@ -40,29 +37,14 @@ function requireMaster(caller: Caller, method: string): void {
 }
 
 /**
- * Escapes everything outside printable ASCII. Audit reasons quote caller input; bidi controls,
- * line breaks or look-alike letters there could forge a line or make a refused input read as
- * another origin to whoever reviews the log.
- */
-function printable(text: string): string {
-  return text.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
-}
-
-/**
  * Names the origin an audit record is about (its `origin` field). Canonical when the input
- * parses, so one origin always reads the same in the log; otherwise quoted and capped.
+ * parses, so one origin always reads the same in the log; otherwise quoted (AuditLog escapes
+ * and caps it).
  */
 function auditedOrigin(raw: string): string {
   const parsed = parsePairableOrigin(raw);
   if (parsed.ok) return parsed.origin;
-  return JSON.stringify(
-    raw.length > MAX_AUDITED_ORIGIN_LENGTH ? `${raw.slice(0, MAX_AUDITED_ORIGIN_LENGTH)}...` : raw,
-  );
-}
-
-/** Connect's wire name of a code (`invalid_argument`), as clients and the docs spell it. */
-function codeName(code: Code): string {
-  return (Code[code] ?? "unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+  return JSON.stringify(raw);
 }
 
 /**
@@ -84,7 +66,7 @@ function audited<T>(
     method,
     remote_addr: caller.remoteAddr,
     principal: caller.principal,
-    origin: printable(auditedOrigin(origin)),
+    origin: auditedOrigin(origin),
   };
   try {
     requireMaster(caller, method);
@@ -99,7 +81,7 @@ function audited<T>(
     const ce = toConnectError(err);
     const reason =
       ce.code === Code.Internal ? "internal" : `${codeName(ce.code)}: ${ce.rawMessage}`;
-    deps.audit.record({ ...base, outcome: "error", reason: printable(reason) });
+    deps.audit.record({ ...base, outcome: "error", reason });
     throw err;
   }
   deps.audit.record({ ...base, outcome: "ok" });
