@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -8,10 +7,9 @@ import nacl from "tweetnacl";
 import { keyFromMnemonic, publicKeyFromSeed } from "../../src/identity/keys.js";
 import { principalToString } from "../../src/identity/principal.js";
 import {
-  BIN,
-  cleanEnv,
   randomToken,
   removeDir,
+  runCli,
   startDaemon,
   type TestDaemon,
   tempDir,
@@ -49,30 +47,9 @@ describe("seed-daemon keys (CLI against a running daemon)", () => {
     opts: { input?: string | Uint8Array; env?: Record<string, string>; record?: boolean } = {},
   ): Promise<CliResult> {
     const full = args.includes("--http-addr") ? args : [...args, "--data-dir", d.dataDir];
-    return new Promise((resolve, reject) => {
-      const proc = spawn(process.execPath, [BIN, ...full], {
-        cwd: work,
-        env: cleanEnv(opts.env ?? {}),
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      proc.stdout.on("data", (b: Buffer) => {
-        stdout += b.toString();
-      });
-      proc.stderr.on("data", (b: Buffer) => {
-        stderr += b.toString();
-      });
-      const timer = setTimeout(() => {
-        proc.kill("SIGKILL");
-        reject(new Error(`CLI timed out: ${full.join(" ")}`));
-      }, 30_000);
-      proc.once("exit", (code) => {
-        clearTimeout(timer);
-        if (opts.record !== false) transcripts.push(`${full.join(" ")}\n${stdout}${stderr}`);
-        resolve({ code, stdout, stderr });
-      });
-      proc.stdin.end(opts.input ?? "");
+    return runCli(full, { cwd: work, env: opts.env ?? {}, input: opts.input ?? "" }).then((r) => {
+      if (opts.record !== false) transcripts.push(`${full.join(" ")}\n${r.stdout}${r.stderr}`);
+      return r;
     });
   }
 

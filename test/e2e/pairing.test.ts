@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { Daemon, State } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { clientFor, codeOf, type Protocol } from "../helpers/clients.js";
-import {
-  BIN,
-  cleanEnv,
-  removeDir,
-  startDaemon,
-  type TestDaemon,
-  tempDir,
-} from "../helpers/daemon.js";
+import { removeDir, runCli, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.js";
 import { hasCorsHeaders, type RawResponse, rawHttp1 } from "../helpers/http.js";
 
 const SERVICE = "/com.seed.daemon.v1alpha.Daemon";
@@ -423,28 +415,10 @@ describe("paired origins on disk", () => {
 
   /** Runs the daemon on a data dir expected to be refused; resolves with its exit code and output. */
   function runRefused(dataDir: string): Promise<{ code: number | null; out: string }> {
-    return new Promise((resolve, reject) => {
-      const proc = spawn(
-        process.execPath,
-        [BIN, "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
-        { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] },
-      );
-      let out = "";
-      proc.stdout.on("data", (b: Buffer) => {
-        out += b.toString();
-      });
-      proc.stderr.on("data", (b: Buffer) => {
-        out += b.toString();
-      });
-      const timer = setTimeout(() => {
-        proc.kill("SIGKILL");
-        reject(new Error(`daemon did not exit within 20s:\n${out}`));
-      }, 20_000);
-      proc.once("exit", (code) => {
-        clearTimeout(timer);
-        resolve({ code, out });
-      });
-    });
+    return runCli(
+      ["--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
+      { timeoutMs: 20_000 },
+    ).then((r) => ({ code: r.code, out: r.stdout + r.stderr }));
   }
 
   for (const [name, content] of [

@@ -144,10 +144,16 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
 /** Runs the CLI to completion and returns its exit code and output. */
 export function runCli(
   args: string[],
-  opts: { env?: Record<string, string | undefined>; input?: string; timeoutMs?: number } = {},
+  opts: {
+    env?: Record<string, string | undefined>;
+    input?: string | Uint8Array;
+    timeoutMs?: number;
+    cwd?: string;
+  } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
     const proc = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd,
       env: cleanEnv(opts.env ?? {}),
       stdio: ["pipe", "pipe", "pipe"],
     });
