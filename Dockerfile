@@ -7,7 +7,7 @@
 # and ENTRYPOINT/HEALTHCHECK in exec (JSON) form so that replay stays meaningful.
 
 # ---- build: compile TypeScript and the better-sqlite3 native module ----
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 
 # better-sqlite3 compiles SQLite and its binding with node-gyp.
 RUN apt-get update \
@@ -40,7 +40,7 @@ RUN npm run build \
  && find build -mindepth 1 ! -path build/Release ! -path build/Release/better_sqlite3.node -delete
 
 # ---- runtime ----
-FROM node:22-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 
 ENV NODE_ENV=production \
     SEED_DAEMON_DATA_DIR=/data

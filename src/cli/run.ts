@@ -2,8 +2,12 @@ import { type RawOptions, resolveConfig } from "../config/config.js";
 import { createLogger } from "../logger.js";
 import { startDaemon } from "../server/daemon.js";
 
+/** How long the process may take to exit by itself once the daemon is closed. */
+const EXIT_GRACE_MS = 1_000;
+
 /**
- * Runs the daemon until SIGINT/SIGTERM, then drains and exits 0. Start-up problems are thrown
+ * Runs the daemon until SIGINT/SIGTERM, then drains (bounded) and exits 0; a second signal exits
+ * at once, still removing daemon.json. Start-up problems are thrown
  * as ConfigError (the caller turns them into exit code 2).
  */
 export async function runDaemon(raw: RawOptions, env: NodeJS.ProcessEnv): Promise<number> {
@@ -33,8 +37,10 @@ export async function runDaemon(raw: RawOptions, env: NodeJS.ProcessEnv): Promis
     let stopping = false;
     onSignal = (signal) => {
       if (stopping) {
+        // The user asked twice: cut connections now, but still leave no daemon.json behind.
         logger.warn({ signal }, "second signal: exiting without draining");
-        process.exit(1);
+        daemon.closeNow();
+        process.exit(0);
       }
       stopping = true;
       logger.info({ signal }, "shutting down");
@@ -43,6 +49,9 @@ export async function runDaemon(raw: RawOptions, env: NodeJS.ProcessEnv): Promis
           logger.info("stopped");
           process.off("SIGINT", handler);
           process.off("SIGTERM", handler);
+          // Everything that matters is closed and flushed (the logger and the audit log write
+          // synchronously); a handle some library still holds must not keep the process alive.
+          setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
           resolve(0);
         },
         (err: unknown) => {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { hasValidALabels } from "./punycode.js";
+
 /**
  * Longest input we look at. Real origins are far shorter; the cap keeps a hostile header from
  * costing more than a bounded amount of parsing.
@@ -124,6 +126,9 @@ function analyzeOrigin(raw: string): Analysis {
     return { ok: false, reason: "origin must have the form scheme://host[:port]" };
   }
   if (url.hostname === "") return { ok: false, reason: "origin has an empty host" };
+  if (!hasValidALabels(url.hostname.toLowerCase())) {
+    return { ok: false, reason: "origin has a malformed punycode (xn--) label" };
+  }
 
   if (SPECIAL_SCHEMES.has(scheme)) {
     // `url.host` is already canonical here: lower-case, punycode, IPv4/IPv6 compressed, and the

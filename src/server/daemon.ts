@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 import type { Interceptor } from "@connectrpc/connect";
 import { createContextValues } from "@connectrpc/connect";
@@ -40,6 +40,8 @@ const H2_IDLE_TIMEOUT_MS = 300_000;
 const H2_MAX_CONCURRENT_STREAMS = 100;
 /** How long shutdown waits for in-flight calls before cutting connections. */
 const DRAIN_TIMEOUT_MS = 5_000;
+/** After connections are cut, how long the listeners may take to report closed. */
+const CUT_TIMEOUT_MS = 1_000;
 
 /** A started daemon. */
 export interface RunningDaemon {
@@ -49,6 +51,15 @@ export interface RunningDaemon {
   readonly grpcAddr: string;
   /** Stops accepting, drains in-flight calls (bounded), removes daemon.json. */
   close(): Promise<void>;
+  /**
+   * Cuts every connection at once and releases the store, the audit log and daemon.json,
+   * synchronously: the answer to a second signal.
+   */
+  closeNow(): void;
+}
+
+function delay(ms: number): Promise<"timeout"> {
+  return new Promise((r) => setTimeout(() => r("timeout"), ms).unref());
 }
 
 function listen(server: Server | Http2Server, host: string, port: number): Promise<AddressInfo> {
@@ -186,11 +197,30 @@ export async function startDaemon(
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
+  // Raw sockets of both listeners. An h2 session closed gracefully counts as destroyed as soon
+  // as its streams are done, but Node then only half-closes its socket and waits for the peer's
+  // FIN: a client that keeps its end open keeps the listener, and so the process, alive. So
+  // shutdown works on the sockets themselves, not on session objects.
+  const sockets = new Set<Socket>();
+  let draining = false;
+  // Once our side has sent everything and its FIN, nothing the client was promised is pending.
+  const cutWhenFlushed = (socket: Socket) => socket.once("finish", () => socket.destroy());
   for (const server of [http1, h2]) {
+    server.on("connection", (socket: Socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+      if (draining) cutWhenFlushed(socket);
+    });
     server.on("clientError", (_err: Error, socket: import("node:stream").Duplex) => {
       socket.destroy();
     });
   }
+  const cutAll = () => {
+    shutdown.abort();
+    http1.closeAllConnections();
+    for (const s of sessions) s.destroy();
+    for (const socket of sockets) socket.destroy();
+  };
 
   let httpInfo: AddressInfo;
   let grpcInfo: AddressInfo;
@@ -224,34 +254,43 @@ export async function startDaemon(
     "daemon ready",
   );
 
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    // Only once no handler runs any more: a drained handler can no longer touch the keystore.
+    closeStore();
+    removeDaemonFile(config.dataDir, process.pid);
+    audit.close();
+  };
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      draining = true;
       const closed = Promise.all([
         new Promise<void>((r) => http1.close(() => r())),
         new Promise<void>((r) => h2.close(() => r())),
       ]);
       http1.closeIdleConnections();
       for (const s of sessions) s.close();
-      const timer = new Promise<"timeout">((r) =>
-        setTimeout(() => r("timeout"), DRAIN_TIMEOUT_MS).unref(),
-      );
+      for (const socket of sockets) cutWhenFlushed(socket);
       // Streams (WatchDocuments) never end by themselves: give unary calls the drain window,
-      // then abort handler signals and cut what is left.
-      const first = await Promise.race([closed, timer]);
-      if (first === "timeout") {
-        shutdown.abort();
-        http1.closeAllConnections();
-        for (const s of sessions) s.destroy();
-        await closed;
+      // then abort handler signals and cut what is left. One bound for all of it.
+      if ((await Promise.race([closed, delay(DRAIN_TIMEOUT_MS)])) === "timeout") {
+        cutAll();
+        await Promise.race([closed, delay(CUT_TIMEOUT_MS)]);
       }
-      // Only now: a drained handler can no longer touch the keystore.
-      closeStore();
-      removeDaemonFile(config.dataDir, process.pid);
-      audit.close();
+      release();
     })();
     return closing;
   };
+  const closeNow = () => {
+    draining = true;
+    http1.close();
+    h2.close();
+    cutAll();
+    release();
+  };
 
-  return { httpAddr, grpcAddr, close };
+  return { httpAddr, grpcAddr, close, closeNow };
 }

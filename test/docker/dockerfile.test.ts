@@ -20,7 +20,7 @@ import {
 import { request } from "node:http";
 import { connect } from "node:http2";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, posix, relative, resolve } from "node:path";
+import { basename, delimiter, dirname, join, posix, relative, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -448,6 +448,14 @@ function hostEnv(): NodeJS.ProcessEnv {
     if (/^npm_/i.test(k) || ["INIT_CWD", "NODE_OPTIONS", "NODE_ENV"].includes(k)) continue;
     env[k] = v;
   }
+  // The replayed addon build must use this runtime's headers, not whatever `nodedir` a user or
+  // machine npmrc names (a Node 20 one would give an addon that Node 24 cannot load).
+  const prefix = dirname(dirname(process.execPath));
+  if (existsSync(join(prefix, "include", "node", "node_version.h"))) {
+    env.npm_config_nodedir = prefix;
+  }
+  // The replayed npm and node-gyp must run on this runtime too.
+  env.PATH = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ""}`;
   return env;
 }
 

@@ -21,6 +21,8 @@ describe("normalizeOrigin", () => {
     ["https://bücher.example", "https://xn--bcher-kva.example"],
     ["https://BÜCHER.example", "https://xn--bcher-kva.example"],
     ["https://xn--bcher-kva.example", "https://xn--bcher-kva.example"],
+    ["https://XN--BCHER-KVA.example", "https://xn--bcher-kva.example"],
+    ["https://xn--ls8h.la", "https://xn--ls8h.la"],
     // Trailing dot is a different host for the browser too; it must not collapse into a.com.
     ["http://a.com.", "http://a.com."],
     // Custom (non-special) schemes: kept host, lower-cased by us, no default port.
@@ -74,7 +76,12 @@ describe("normalizeOrigin", () => {
     ["https://[::1", "unclosed IPv6"],
     ["https://[::1%25eth0]", "IPv6 zone"],
     ["https://256.0.0.1", "bad IPv4"],
+    // Our own A-label rule, so Node 20 and 24 (whose URL parsers differ here) agree.
     ["https://xn--a.com", "bad punycode"],
+    ["https://xn--zz.example", "punycode that does not decode"],
+    ["https://xn--bcher-kv.example", "truncated punycode"],
+    ["https://www.xn--abc-.example", "punycode of ASCII only"],
+    ["app://xn--a", "bad punycode in an app scheme"],
     ["1http://a.com", "scheme starting with a digit"],
     ["ht_tp://a.com", "bad scheme char"],
     ["file://host", "file: origins are opaque"],
