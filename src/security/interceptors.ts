@@ -1,8 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import type { Logger } from "pino";
 import type { AuditEvent } from "../audit/audit.js";
-import { isUnexpectedError, toConnectError } from "../errors.js";
-import type { Metrics } from "../server/metrics.js";
 import type { Authenticator } from "./authenticator.js";
 import { parseBearer } from "./bearer.js";
 import { callerKey, remoteAddrKey } from "./caller.js";
@@ -61,38 +58,4 @@ export function authInterceptor(
     });
     return next(req);
   };
-}
-
-/**
- * Outermost interceptor: counts and times every RPC and maps errors through toConnectError, so
- * an unexpected error reaches the client as `internal` with no detail and is logged here once.
- */
-export function errorAndMetricsInterceptor(metrics: Metrics, logger: Logger): Interceptor {
-  return (next) => async (req) => {
-    const method = procedureOf(req);
-    const end = metrics.latency.startTimer({ method });
-    try {
-      const res = await next(req);
-      metrics.requests.inc({ method, code: "ok" });
-      return res;
-    } catch (err) {
-      if (isUnexpectedError(err)) {
-        logger.error({ method, err: errorSummary(err) }, "unexpected error in handler");
-      }
-      const ce = toConnectError(err);
-      metrics.requests.inc({ method, code: Code[ce.code] ?? "unknown" });
-      throw ce;
-    } finally {
-      end();
-    }
-  };
-}
-
-/** Name and stack frames only: messages of unexpected errors may quote inputs. */
-function errorSummary(err: unknown): { name: string; stack?: string } {
-  if (err instanceof Error) {
-    const frames = err.stack?.split("\n").slice(1, 8).join("\n");
-    return frames === undefined ? { name: err.name } : { name: err.name, stack: frames };
-  }
-  return { name: typeof err };
 }

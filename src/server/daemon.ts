@@ -14,7 +14,7 @@ import { isIdentityError } from "../identity/errors.js";
 import { Authenticator } from "../security/authenticator.js";
 import { remoteAddrKey } from "../security/caller.js";
 import { allowedHostSet } from "../security/host-gate.js";
-import { authInterceptor, errorAndMetricsInterceptor } from "../security/interceptors.js";
+import { authInterceptor } from "../security/interceptors.js";
 import { OriginPolicy } from "../security/origin.js";
 import { PAIRED_ORIGINS_FILE_NAME, PairedOriginStore } from "../security/paired-origins.js";
 import { loadMasterToken } from "../security/token-store.js";
@@ -31,6 +31,7 @@ import {
 } from "./daemon-file.js";
 import { Metrics } from "./metrics.js";
 import { createPipeline, type NodeHandler, type NodeRequest } from "./pipeline.js";
+import { errorAndMetricsInterceptor } from "./rpc-interceptor.js";
 
 /** Limits of the listeners (slowloris, idle sockets, stream floods). */
 const HEADERS_TIMEOUT_MS = 10_000;
