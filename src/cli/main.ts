@@ -42,6 +42,10 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent")
     .option("--audit-log <file>", "append audit records as JSONL to this file (0600)")
     .option("--auth-token-path <file>", "token file (default <data-dir>/auth.token)")
+    .option(
+      "--web-token-path <file>",
+      "web token file for a web server: read RPCs only (created 0600 if missing; env SEED_DAEMON_WEB_TOKEN wins)",
+    )
     .option("--max-request-bytes <n>", "largest request body (default 4 MiB)")
     .action(async (opts) => {
       process.exitCode = await runDaemon(opts, env);

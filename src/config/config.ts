@@ -29,6 +29,8 @@ export interface Config {
   readonly auditLogPath: string | undefined;
   /** Where the generated token file lives (unused when the token comes from the environment). */
   readonly authTokenPath: string;
+  /** File of the web token (reads only), if one is configured by path. */
+  readonly webTokenPath: string | undefined;
   /** Largest accepted request body. */
   readonly maxRequestBytes: number;
   /** Human warnings produced while parsing (deprecated flags, non-loopback binds). */
@@ -48,6 +50,7 @@ export interface RawOptions {
   logLevel?: string;
   auditLog?: string;
   authTokenPath?: string;
+  webTokenPath?: string;
   maxRequestBytes?: string;
 }
 
@@ -167,6 +170,17 @@ export function resolveConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.
     throw new ConfigError("--auth-token-path: must be a file path");
   }
 
+  const webTokenPathRaw = raw.webTokenPath ?? env.SEED_DAEMON_WEB_TOKEN_PATH;
+  if (webTokenPathRaw !== undefined && webTokenPathRaw.trim() === "") {
+    throw new ConfigError("--web-token-path: must be a file path");
+  }
+  const authTokenPath =
+    tokenPathRaw === undefined ? join(dataDir, "auth.token") : resolve(tokenPathRaw);
+  const webTokenPath = webTokenPathRaw === undefined ? undefined : resolve(webTokenPathRaw);
+  if (webTokenPath !== undefined && webTokenPath === authTokenPath) {
+    throw new ConfigError("--web-token-path: must differ from the full token's file");
+  }
+
   const maxRaw = raw.maxRequestBytes ?? env.SEED_DAEMON_MAX_REQUEST_BYTES;
   let maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
   if (maxRaw !== undefined) {
@@ -185,7 +199,8 @@ export function resolveConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.
     publicOnly,
     logLevel: logLevelRaw as LogLevel,
     auditLogPath: auditRaw === undefined ? undefined : resolve(auditRaw),
-    authTokenPath: tokenPathRaw === undefined ? join(dataDir, "auth.token") : resolve(tokenPathRaw),
+    authTokenPath,
+    webTokenPath,
     maxRequestBytes,
     warnings: Object.freeze(warnings),
   });

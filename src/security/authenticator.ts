@@ -8,16 +8,23 @@ export interface OriginTokenVerifier {
 }
 
 /**
- * Decides which credential a bearer token is. The master token works from any request that
- * passed the origin policy; an origin-bound token only from its own origin.
+ * Decides which credential a bearer token is. The master and web tokens work from any request
+ * that passed the origin policy; an origin-bound token only from its own origin.
  */
 export class Authenticator {
   readonly #master: MasterToken;
   readonly #origins: OriginTokenVerifier | undefined;
+  readonly #web: MasterToken | undefined;
 
-  constructor(master: MasterToken, origins?: OriginTokenVerifier) {
+  /**
+   * @param master - the full token
+   * @param origins - the paired origins' tokens
+   * @param web - the web token, when one is configured (reads only)
+   */
+  constructor(master: MasterToken, origins?: OriginTokenVerifier, web?: MasterToken) {
     this.#master = master;
     this.#origins = origins;
+    this.#web = web;
   }
 
   /**
@@ -27,6 +34,7 @@ export class Authenticator {
   authenticate(token: string | undefined, origin: string | undefined): Credential | undefined {
     if (token === undefined) return undefined;
     if (this.#master.verify(token)) return MASTER;
+    if (this.#web?.verify(token)) return WEB;
     if (this.#origins !== undefined && origin !== undefined && origin !== "null") {
       if (this.#origins.verifyToken(token, origin)) return { kind: "origin", origin };
     }
@@ -35,3 +43,4 @@ export class Authenticator {
 }
 
 const MASTER: Credential = Object.freeze({ kind: "master" });
+const WEB: Credential = Object.freeze({ kind: "web" });

@@ -3,6 +3,7 @@ import { createContextKey } from "@connectrpc/connect";
 /** How a request authenticated. */
 export type Credential =
   | { readonly kind: "master" }
+  | { readonly kind: "web" }
   | { readonly kind: "origin"; readonly origin: string };
 
 /** Who is calling: put in the Connect context by the interceptor, read by services. */

@@ -2,14 +2,28 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { AuditEvent } from "../audit/audit.js";
 import type { Authenticator } from "./authenticator.js";
 import { parseBearer } from "./bearer.js";
-import { callerKey, remoteAddrKey } from "./caller.js";
+import { type Credential, callerKey, remoteAddrKey } from "./caller.js";
 import { normalizeOrigin } from "./origin.js";
-import { CAPABILITIES_HEADER, ORIGIN_TOKEN_PROCEDURES, PRINCIPAL_HEADER } from "./scopes.js";
+import {
+  CAPABILITIES_HEADER,
+  ORIGIN_TOKEN_PROCEDURES,
+  PRINCIPAL_HEADER,
+  WEB_TOKEN_PROCEDURES,
+} from "./scopes.js";
 
 /** `/package.Service/Method` of a request. */
 export function procedureOf(req: { service: { typeName: string }; method: { name: string } }) {
   return `/${req.service.typeName}/${req.method.name}`;
 }
+
+/** The procedures a limited credential may call; the full token may call everything. */
+const SCOPES: Readonly<
+  Record<Credential["kind"], { name: string; procedures: ReadonlySet<string> } | undefined>
+> = {
+  master: undefined,
+  web: { name: "the web token", procedures: WEB_TOKEN_PROCEDURES },
+  origin: { name: "a paired origin's token", procedures: ORIGIN_TOKEN_PROCEDURES },
+};
 
 /**
  * Re-checks the bearer token from the request metadata (unary and streaming alike, on both
@@ -29,26 +43,28 @@ export function authInterceptor(
       throw new ConnectError("missing or invalid bearer token", Code.Unauthenticated);
     }
     const principal = req.header.get(PRINCIPAL_HEADER) ?? undefined;
-    if (credential.kind === "origin") {
-      // A paired page reaching past its scope is worth a record: it is either a bug in the
-      // page or someone trying the token on what it was never meant to unlock.
-      const deny = (message: string): never => {
-        audit?.record({
-          event: "scope.denied",
-          method: req.method.name,
-          remote_addr: req.contextValues.get(remoteAddrKey),
-          origin: credential.origin,
-          outcome: "denied",
-          reason: "permission_denied",
-        });
-        throw new ConnectError(message, Code.PermissionDenied);
-      };
-      if (!ORIGIN_TOKEN_PROCEDURES.has(procedureOf(req))) {
-        deny(`a paired origin's token may not call ${req.method.name}`);
-      }
-      if (principal !== undefined || req.header.get(CAPABILITIES_HEADER) !== null) {
-        deny("a paired origin's token may not assert a principal or capabilities");
-      }
+    // A token reaching past its scope is worth a record: it is either a bug in the page or web
+    // server, or someone trying the token on what it was never meant to unlock.
+    const deny = (message: string): never => {
+      audit?.record({
+        event: "scope.denied",
+        method: req.method.name,
+        remote_addr: req.contextValues.get(remoteAddrKey),
+        ...(credential.kind === "origin" ? { origin: credential.origin } : {}),
+        outcome: "denied",
+        reason: "permission_denied",
+      });
+      throw new ConnectError(message, Code.PermissionDenied);
+    };
+    const scope = SCOPES[credential.kind];
+    if (scope !== undefined && !scope.procedures.has(procedureOf(req))) {
+      deny(`${scope.name} may not call ${req.method.name}`);
+    }
+    if (
+      credential.kind === "origin" &&
+      (principal !== undefined || req.header.get(CAPABILITIES_HEADER) !== null)
+    ) {
+      deny("a paired origin's token may not assert a principal or capabilities");
     }
     req.contextValues.set(callerKey, {
       remoteAddr: req.contextValues.get(remoteAddrKey),

@@ -14,6 +14,22 @@ export const ORIGIN_TOKEN_PROCEDURES: ReadonlySet<string> = new Set([
   "/com.seed.documents.v3alpha.AccessControl/ListCapabilitiesForDelegate",
 ]);
 
+/**
+ * RPCs the web token may call: what a web server needs to render documents for its visitors.
+ * No key RPC (not even ListKeys), no signing, pairing, blob or write RPC, so a compromised web
+ * server can neither sign with nor export the site's keys.
+ */
+export const WEB_TOKEN_PROCEDURES: ReadonlySet<string> = new Set([
+  "/com.seed.daemon.v1alpha.Daemon/GetInfo",
+  "/com.seed.documents.v3alpha.Documents/GetDocument",
+  "/com.seed.documents.v3alpha.Documents/ListDocuments",
+  "/com.seed.documents.v3alpha.Documents/ListDocumentChanges",
+  "/com.seed.documents.v3alpha.Documents/WatchDocuments",
+  "/com.seed.documents.v3alpha.AccessControl/GetCapability",
+  "/com.seed.documents.v3alpha.AccessControl/ListCapabilities",
+  "/com.seed.documents.v3alpha.AccessControl/ListCapabilitiesForDelegate",
+]);
+
 /** Headers through which a trusted web server forwards the browser user's identity. */
 export const PRINCIPAL_HEADER = "x-seed-principal";
 export const CAPABILITIES_HEADER = "x-seed-capabilities";

@@ -39,6 +39,11 @@ export class MasterToken {
     return timingSafeEqual(digest(candidate), this.#digest);
   }
 
+  /** Whether two tokens are the same secret (a web token must never equal the full one). */
+  equals(other: MasterToken): boolean {
+    return timingSafeEqual(this.#digest, other.#digest);
+  }
+
   toJSON(): string {
     return "[redacted]";
   }
@@ -133,23 +138,28 @@ function createTokenFile(path: string): string | undefined {
   return token;
 }
 
+/** Where a token comes from: one environment variable, else one file. */
+interface TokenOrigin {
+  /** Name of the environment variable, for messages. */
+  readonly envName: string;
+  readonly envToken: string | undefined;
+  readonly tokenPath: string;
+  readonly dataDir: string;
+}
+
 /**
- * Loads the master token: `SEED_DAEMON_AUTH_TOKEN` wins (no file is written); otherwise the
- * token file is read, or created once with O_EXCL|O_NOFOLLOW and mode 0600.
+ * Loads a token: the environment variable wins (no file is written); otherwise the token file
+ * is read, or created once with O_EXCL|O_NOFOLLOW and mode 0600.
  * Refuses (ConfigError) a short env token, a symlinked or group/other-accessible file, and a
  * group/other-writable directory.
  */
-export function loadMasterToken(opts: {
-  envToken: string | undefined;
-  tokenPath: string;
-  dataDir: string;
-}): { token: MasterToken; source: TokenSource } {
+function loadToken(opts: TokenOrigin): { token: MasterToken; source: TokenSource } {
   ensurePrivateDir(opts.dataDir);
   if (opts.envToken !== undefined) {
     const t = opts.envToken.trim();
     if (t.length < MIN_TOKEN_LENGTH) {
       throw new ConfigError(
-        `SEED_DAEMON_AUTH_TOKEN is shorter than ${MIN_TOKEN_LENGTH} characters; use a random value, e.g. openssl rand -base64 32`,
+        `${opts.envName} is shorter than ${MIN_TOKEN_LENGTH} characters; use a random value, e.g. openssl rand -base64 32`,
       );
     }
     return { token: new MasterToken(t), source: "env" };
@@ -170,6 +180,37 @@ export function loadMasterToken(opts: {
     if (created !== undefined) return { token: new MasterToken(created), source: "file-created" };
   }
   return { token: new MasterToken(readTokenFile(opts.tokenPath)), source: "file" };
+}
+
+/**
+ * Loads the master (full) token: `SEED_DAEMON_AUTH_TOKEN`, else the token file (created on first
+ * start). See {@link loadToken} for what is refused.
+ */
+export function loadMasterToken(opts: {
+  envToken: string | undefined;
+  tokenPath: string;
+  dataDir: string;
+}): { token: MasterToken; source: TokenSource } {
+  return loadToken({ ...opts, envName: "SEED_DAEMON_AUTH_TOKEN" });
+}
+
+/**
+ * Loads the web token, which a web server in front of the daemon holds instead of the full
+ * token: `SEED_DAEMON_WEB_TOKEN`, else `--web-token-path` (created `0600` when missing, so a web
+ * server sharing the volume can read it). Neither set: there is no web token.
+ */
+export function loadWebToken(opts: {
+  envToken: string | undefined;
+  tokenPath: string | undefined;
+  dataDir: string;
+}): { token: MasterToken; source: TokenSource } | undefined {
+  if (opts.envToken === undefined && opts.tokenPath === undefined) return undefined;
+  return loadToken({
+    envName: "SEED_DAEMON_WEB_TOKEN",
+    envToken: opts.envToken,
+    tokenPath: opts.tokenPath ?? "",
+    dataDir: opts.dataDir,
+  });
 }
 
 /**

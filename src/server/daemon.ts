@@ -17,7 +17,7 @@ import { allowedHostSet } from "../security/host-gate.js";
 import { authInterceptor } from "../security/interceptors.js";
 import { OriginPolicy } from "../security/origin.js";
 import { PAIRED_ORIGINS_FILE_NAME, PairedOriginStore } from "../security/paired-origins.js";
-import { loadMasterToken } from "../security/token-store.js";
+import { loadMasterToken, loadWebToken } from "../security/token-store.js";
 import type { ServiceDeps } from "../services/context.js";
 import { registerRoutes } from "../services/routes.js";
 import { DATABASE_FILE_NAME, DatabaseVersionError, type Db, openDatabase } from "../store/db.js";
@@ -121,6 +121,14 @@ export async function startDaemon(
     tokenPath: config.authTokenPath,
     dataDir: config.dataDir,
   });
+  const web = loadWebToken({
+    envToken: env.SEED_DAEMON_WEB_TOKEN,
+    tokenPath: config.webTokenPath,
+    dataDir: config.dataDir,
+  });
+  if (web?.token.equals(token)) {
+    throw new ConfigError("the web token must differ from the full token (SEED_DAEMON_AUTH_TOKEN)");
+  }
   const other = readDaemonFile(config.dataDir);
   if (other !== undefined && other.pid !== process.pid && isProcessAlive(other.pid)) {
     throw new ConfigError(
@@ -155,7 +163,7 @@ export async function startDaemon(
     db.close();
   };
   const metrics = new Metrics();
-  const auth = new Authenticator(token, pairedOrigins);
+  const auth = new Authenticator(token, pairedOrigins, web?.token);
   const shutdown = new AbortController();
 
   const deps: ServiceDeps = { config, logger, audit, startTime, pairedOrigins, keystore };
@@ -251,7 +259,14 @@ export async function startDaemon(
     version: VERSION,
   });
   logger.info(
-    { httpAddr, grpcAddr, dataDir: config.dataDir, tokenSource: source, version: VERSION },
+    {
+      httpAddr,
+      grpcAddr,
+      dataDir: config.dataDir,
+      tokenSource: source,
+      webTokenSource: web?.source ?? "none",
+      version: VERSION,
+    },
     "daemon ready",
   );
 
