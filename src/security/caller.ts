@@ -1,4 +1,5 @@
 import { createContextKey } from "@connectrpc/connect";
+import type { VerifiedCapability } from "./read-access.js";
 
 /** How a request authenticated. */
 export type Credential =
@@ -13,8 +14,13 @@ export interface Caller {
   readonly credential: Credential;
   /** Browser origin of the request, normalised, if any. */
   readonly origin: string | undefined;
-  /** Principal forwarded by a trusted web server (phase 3), if any. */
+  /**
+   * Principal forwarded by a web server in front of the daemon, only once its login proof
+   * verified; undefined otherwise (a full-token caller is then the local user).
+   */
   readonly principal: string | undefined;
+  /** Forwarded capabilities whose blobs and signatures verified. */
+  readonly capabilities: readonly VerifiedCapability[];
 }
 
 /** Context key for the caller. Undefined until the auth interceptor ran. */

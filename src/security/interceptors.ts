@@ -3,11 +3,13 @@ import type { AuditEvent } from "../audit/audit.js";
 import type { Authenticator } from "./authenticator.js";
 import { parseBearer } from "./bearer.js";
 import { type Credential, callerKey, remoteAddrKey } from "./caller.js";
+import { ForwardedIdentityResolver } from "./forwarded-identity.js";
 import { normalizeOrigin } from "./origin.js";
 import {
   CAPABILITIES_HEADER,
   ORIGIN_TOKEN_PROCEDURES,
   PRINCIPAL_HEADER,
+  PRINCIPAL_PROOF_HEADER,
   WEB_TOKEN_PROCEDURES,
 } from "./scopes.js";
 
@@ -34,6 +36,7 @@ const SCOPES: Readonly<
 export function authInterceptor(
   auth: Authenticator,
   audit?: { record(ev: AuditEvent): void },
+  identity: ForwardedIdentityResolver = new ForwardedIdentityResolver([]),
 ): Interceptor {
   return (next) => async (req) => {
     const originHeader = req.header.get("origin");
@@ -62,15 +65,27 @@ export function authInterceptor(
     }
     if (
       credential.kind === "origin" &&
-      (principal !== undefined || req.header.get(CAPABILITIES_HEADER) !== null)
+      (principal !== undefined ||
+        req.header.get(PRINCIPAL_PROOF_HEADER) !== null ||
+        req.header.get(CAPABILITIES_HEADER) !== null)
     ) {
       deny("a paired origin's token may not assert a principal or capabilities");
     }
+    const forwarded = identity.resolve(
+      credential,
+      {
+        principal,
+        proof: req.header.get(PRINCIPAL_PROOF_HEADER) ?? undefined,
+        capabilities: req.header.get(CAPABILITIES_HEADER) ?? undefined,
+      },
+      Date.now(),
+    );
     req.contextValues.set(callerKey, {
       remoteAddr: req.contextValues.get(remoteAddrKey),
       credential,
       origin,
-      principal,
+      principal: forwarded.principal,
+      capabilities: forwarded.capabilities,
     });
     return next(req);
   };

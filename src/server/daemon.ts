@@ -8,14 +8,15 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { AuditLog } from "../audit/audit.js";
 import { formatAddress } from "../config/address.js";
-import type { Config } from "../config/config.js";
+import { type Config, DEFAULT_CORS_ORIGINS } from "../config/config.js";
 import { ConfigError } from "../config/errors.js";
 import { isIdentityError } from "../identity/errors.js";
 import { Authenticator } from "../security/authenticator.js";
 import { remoteAddrKey } from "../security/caller.js";
+import { ForwardedIdentityResolver } from "../security/forwarded-identity.js";
 import { allowedHostSet } from "../security/host-gate.js";
 import { authInterceptor } from "../security/interceptors.js";
-import { OriginPolicy } from "../security/origin.js";
+import { normalizeOrigin, OriginPolicy } from "../security/origin.js";
 import { PAIRED_ORIGINS_FILE_NAME, PairedOriginStore } from "../security/paired-origins.js";
 import { loadMasterToken, loadWebToken } from "../security/token-store.js";
 import type { ServiceDeps } from "../services/context.js";
@@ -72,6 +73,16 @@ function listen(server: Server | Http2Server, host: string, port: number): Promi
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+/**
+ * Origins a browser user's login proof may name: the operator's `--cors-origin` entries, never
+ * the built-in ones (every sandboxed page is `null`) and never paired origins.
+ */
+function loginProofOrigins(config: Config): string[] {
+  return config.corsOrigins
+    .map((o) => normalizeOrigin(o))
+    .filter((o): o is string => o !== null && !DEFAULT_CORS_ORIGINS.includes(o));
 }
 
 /**
@@ -169,7 +180,7 @@ export async function startDaemon(
   const deps: ServiceDeps = { config, logger, audit, startTime, pairedOrigins, keystore };
   const interceptors: Interceptor[] = [
     errorAndMetricsInterceptor(metrics, logger),
-    authInterceptor(auth, audit),
+    authInterceptor(auth, audit, new ForwardedIdentityResolver(loginProofOrigins(config))),
   ];
   const adapterOptions = {
     routes: (router: Parameters<typeof registerRoutes>[0]) => registerRoutes(router, deps),

@@ -10,7 +10,11 @@ import type { Authenticator } from "../security/authenticator.js";
 import { parseBearer } from "../security/bearer.js";
 import { checkHost } from "../security/host-gate.js";
 import type { OriginPolicy } from "../security/origin.js";
-import { CAPABILITIES_HEADER, PRINCIPAL_HEADER } from "../security/scopes.js";
+import {
+  CAPABILITIES_HEADER,
+  PRINCIPAL_HEADER,
+  PRINCIPAL_PROOF_HEADER,
+} from "../security/scopes.js";
 import type { Metrics, RejectReason } from "./metrics.js";
 
 /** A request on either listener (HTTP/1.1 or the HTTP/2 compatibility API). */
@@ -25,6 +29,7 @@ const ALLOW_HEADERS = [
   ...cors.allowedHeaders,
   "Authorization",
   PRINCIPAL_HEADER,
+  PRINCIPAL_PROOF_HEADER,
   CAPABILITIES_HEADER,
 ].join(", ");
 const EXPOSE_HEADERS = [...cors.exposedHeaders].join(", ");
