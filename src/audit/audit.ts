@@ -2,23 +2,96 @@ import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
 import type { Logger } from "pino";
 import { ConfigError } from "../config/errors.js";
 
-/** Outcome of an audited operation. */
-export type AuditOutcome = "ok" | "error" | "denied";
+/**
+ * Outcome of an audited operation: `ok`, `error` or `denied` for a call; `granted` or `denied`
+ * for an access decision (a private read).
+ */
+export type AuditOutcome = "ok" | "error" | "denied" | "granted";
 
 /** One audit record. Never put a secret in any field; caller input may go in as it is. */
 export interface AuditEvent {
-  /** Event name, e.g. `key.sign`, `origin.pair`. */
+  /** Event name, e.g. `key.sign`, `origin.pair`, `document.read`. */
   event: string;
   /** RPC method name, e.g. `SignData`. */
   method: string;
   key_name?: string | undefined;
   remote_addr?: string | undefined;
+  /** Who acted: the caller's principal, if it has one. */
   principal?: string | undefined;
   /** Browser origin the operation is about (pairing), normalised. */
   origin?: string | undefined;
+  /** Account (space) of the document or capability the operation is about. */
+  account?: string | undefined;
+  /** Document path inside `account`. */
+  path?: string | undefined;
+  /** CID of the capability involved (for a read: the one that granted it). */
+  capability?: string | undefined;
+  /** Principal a capability is delegated to. */
+  delegate?: string | undefined;
   outcome: AuditOutcome;
   /** Short reason for a failure (a Connect code name or message without secrets). */
   reason?: string | undefined;
+}
+
+/**
+ * What an audited operation is about. One shape per kind of thing, each mapped onto the
+ * record's fields by {@link subjectFields}; fields a call learns late (ImportKey learns its
+ * key's name after reading the file) may be filled in while it runs.
+ */
+export type AuditSubject =
+  | {
+      readonly kind: "key";
+      /** Key name, as given or as learnt. */
+      name?: string | undefined;
+      /** File the key is read from or written to (ImportKey, ExportKey). */
+      file?: string | undefined;
+    }
+  | { readonly kind: "origin"; origin: string }
+  | {
+      readonly kind: "document";
+      account: string;
+      path: string;
+      /** CID of the capability that granted access, when one did. */
+      capability?: string | undefined;
+    }
+  | {
+      readonly kind: "capability";
+      /** CID, once known. */
+      capability?: string | undefined;
+      account?: string | undefined;
+      path?: string | undefined;
+      delegate?: string | undefined;
+    };
+
+/** The record fields for a subject, and text to append to the record's reason. */
+export function subjectFields(subject: AuditSubject): {
+  fields: Partial<AuditEvent>;
+  reasonSuffix?: string | undefined;
+} {
+  switch (subject.kind) {
+    case "key":
+      return {
+        fields: { key_name: subject.name },
+        // In the reason, as records always had it, so existing log queries keep working.
+        reasonSuffix:
+          subject.file === undefined ? undefined : `file ${JSON.stringify(subject.file)}`,
+      };
+    case "origin":
+      return { fields: { origin: subject.origin } };
+    case "document":
+      return {
+        fields: { account: subject.account, path: subject.path, capability: subject.capability },
+      };
+    case "capability":
+      return {
+        fields: {
+          capability: subject.capability,
+          account: subject.account,
+          path: subject.path,
+          delegate: subject.delegate,
+        },
+      };
+  }
 }
 
 /** Longest text an audit field keeps; callers may pass raw caller input. */
@@ -78,7 +151,11 @@ export class AuditLog {
       remote_addr: auditSafe(ev.remote_addr),
       principal: auditSafe(ev.principal),
       origin: auditSafe(ev.origin),
-      outcome: ev.outcome,
+      account: auditSafe(ev.account),
+      path: auditSafe(ev.path),
+      capability: auditSafe(ev.capability),
+      delegate: auditSafe(ev.delegate),
+      outcome: auditSafe(ev.outcome),
       reason: auditSafe(ev.reason),
     };
     // pino stamps its own `time`; the file line carries the same field itself.

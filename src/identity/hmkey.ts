@@ -1,6 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { constants as fsConstants, promises as fsp } from "node:fs";
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { IdentityError } from "./errors.js";
 import {
   type Argon2idParams,
@@ -11,28 +10,40 @@ import {
 } from "./kdf.js";
 import { publicKeyFromSeed, SEED_LENGTH } from "./keys.js";
 import { parsePrincipal, principalToString } from "./principal.js";
+import { open, seal, XCHACHA_NONCE_LENGTH, XCHACHA_TAG_LENGTH } from "./sealing.js";
 
 /**
- * Name of the only encryption scheme a key file can use: the password goes through Argon2id to
- * a 32-byte key that seals the seed with XChaCha20-Poly1305.
- */
-export const HMKEY_ENCRYPTION_ALGORITHM = "argon2id+xchacha20poly1305";
-
-/**
- * `encryption` member of an encrypted `.hmkey.json`:
+ * `encryption` member of an encrypted `.hmkey.json`, exactly as Seed writes it:
  *
  * ```json
- * {"algorithm":"argon2id+xchacha20poly1305","salt":"<base64url, 16 bytes>","t":3,"m":65536,"p":4}
+ * {"kdf":"argon2id",
+ *  "argon2":{"memoryCost":65536,"timeCost":3,"parallelism":4,"saltB64":"<base64url, 16 bytes>"},
+ *  "cipher":"xchacha20poly1305"}
  * ```
  *
- * `t`, `m` (KiB) and `p` are the Argon2id costs (output length is always 32 bytes, version
- * 0x13). With it present, `keyB64` is base64url of `nonce(24) || ciphertext(32) || tag(16)`,
- * sealed without associated data.
+ * The password (UTF-8) goes through Argon2id (version 0x13, 32-byte output; `memoryCost` in
+ * KiB) to the key that seals the seed with XChaCha20-Poly1305, without associated data. With it
+ * present, `keyB64` is base64url of `nonce(24) || ciphertext(32) || tag(16)`.
  */
-export interface HmkeyEncryption extends Argon2idParams {
-  /** Always {@link HMKEY_ENCRYPTION_ALGORITHM}. */
-  readonly algorithm: typeof HMKEY_ENCRYPTION_ALGORITHM;
-  /** Argon2id salt, base64url without padding. */
+export interface HmkeyEncryption {
+  readonly kdf: "argon2id";
+  readonly argon2: {
+    readonly memoryCost: number;
+    readonly timeCost: number;
+    readonly parallelism: number;
+    /** Argon2id salt, base64url without padding. */
+    readonly saltB64: string;
+  };
+  readonly cipher: "xchacha20poly1305";
+}
+
+/**
+ * `encryption` as this daemon wrote it before it followed Seed's shape. Still read, never
+ * written: `{"algorithm":"argon2id+xchacha20poly1305","salt":"<base64url>","t":3,"m":65536,"p":4}`,
+ * the same construction under other names.
+ */
+export interface LegacyHmkeyEncryption extends Argon2idParams {
+  readonly algorithm: "argon2id+xchacha20poly1305";
   readonly salt: string;
 }
 
@@ -66,15 +77,16 @@ export interface DecodedHmkey {
   readonly createTime: string;
 }
 
-/** Options for {@link encodeHmkey}. */
+/** Options for {@link encodeHmkey} and {@link HmkeyEncoder.create}. */
 export interface EncodeHmkeyOptions {
-  /** Value for `createTime`; defaults to now. */
+  /** Value for `createTime`; defaults to now (when the file is encoded). */
   readonly createTime?: Date;
 }
 
-const NONCE_LENGTH = 24;
-const TAG_LENGTH = 16;
-const SEALED_LENGTH = NONCE_LENGTH + SEED_LENGTH + TAG_LENGTH;
+const KDF_NAME = "argon2id";
+const CIPHER_NAME = "xchacha20poly1305";
+const LEGACY_ALGORITHM = "argon2id+xchacha20poly1305";
+const SEALED_LENGTH = XCHACHA_NONCE_LENGTH + SEED_LENGTH + XCHACHA_TAG_LENGTH;
 
 // A key file is a few hundred bytes. The cap stops an import of a huge file (or of /dev/zero)
 // from eating memory before JSON.parse even runs.
@@ -89,9 +101,9 @@ function malformed(detail: string): IdentityError {
 }
 
 /**
- * Decodes base64url without padding, and also standard base64 with or without padding: files
- * written by other Seed tools use either. Rejects anything Node's lenient decoder would silently
- * skip over, and non-canonical trailing bits, so one file has exactly one meaning.
+ * Decodes base64url without padding (what Seed writes), and also standard base64 with or
+ * without padding, which other tools write. Rejects anything Node's lenient decoder would
+ * silently skip over, and non-canonical trailing bits, so one file has exactly one meaning.
  */
 function decodeBase64(text: string, field: string): Buffer {
   if (!(BASE64URL.test(text) || BASE64STD.test(text)) || text.length % 4 === 1) {
@@ -111,26 +123,64 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function parseEncryption(v: unknown): HmkeyEncryption {
-  if (!isPlainObject(v)) throw malformed("encryption must be an object");
+/** Unknown members of `encryption` could change how the key must be derived: refuse to guess. */
+function onlyMembers(v: Record<string, unknown>, allowed: readonly string[], where: string): void {
   for (const key of Object.keys(v)) {
-    // Unknown members could change how the key must be derived; refuse to guess.
-    if (!["algorithm", "salt", "t", "m", "p"].includes(key)) {
-      throw malformed("unknown member in encryption");
-    }
+    if (!allowed.includes(key)) throw malformed(`unknown member in ${where}`);
   }
-  const { algorithm, salt, t, m, p } = v;
-  if (algorithm !== HMKEY_ENCRYPTION_ALGORITHM) throw malformed("unsupported encryption algorithm");
-  if (typeof salt !== "string") throw malformed("encryption.salt must be a string");
+}
+
+function checkedParams(t: unknown, m: unknown, p: unknown, what: string): Argon2idParams {
   if (typeof t !== "number" || typeof m !== "number" || typeof p !== "number") {
-    throw malformed("encryption t, m and p must be numbers");
+    throw malformed(`${what} must be numbers`);
   }
   const params = { t, m, p };
   checkArgon2idParams(params, "malformed key file");
-  return { algorithm, salt, ...params };
+  return params;
 }
 
-function parseHmkeyFile(json: string): HmkeyFile {
+/** How to derive the file key, whichever shape the file used. */
+interface KeyDerivation {
+  readonly saltB64: string;
+  readonly saltField: string;
+  readonly params: Argon2idParams;
+}
+
+function parseEncryption(v: unknown): KeyDerivation {
+  if (!isPlainObject(v)) throw malformed("encryption must be an object");
+  if (Object.hasOwn(v, "algorithm")) return parseLegacyEncryption(v);
+  onlyMembers(v, ["kdf", "argon2", "cipher"], "encryption");
+  const { kdf, argon2, cipher } = v;
+  if (kdf !== KDF_NAME) throw malformed("unsupported key derivation function");
+  if (cipher !== CIPHER_NAME) throw malformed("unsupported cipher");
+  if (!isPlainObject(argon2)) throw malformed("encryption.argon2 must be an object");
+  onlyMembers(argon2, ["memoryCost", "timeCost", "parallelism", "saltB64"], "encryption.argon2");
+  const { memoryCost, timeCost, parallelism, saltB64 } = argon2;
+  if (typeof saltB64 !== "string") throw malformed("encryption.argon2.saltB64 must be a string");
+  const params = checkedParams(timeCost, memoryCost, parallelism, "argon2 costs");
+  return { saltB64, saltField: "encryption.argon2.saltB64", params };
+}
+
+function parseLegacyEncryption(v: Record<string, unknown>): KeyDerivation {
+  onlyMembers(v, ["algorithm", "salt", "t", "m", "p"], "encryption");
+  const { algorithm, salt, t, m, p } = v;
+  if (algorithm !== LEGACY_ALGORITHM) throw malformed("unsupported encryption algorithm");
+  if (typeof salt !== "string") throw malformed("encryption.salt must be a string");
+  return {
+    saltB64: salt,
+    saltField: "encryption.salt",
+    params: checkedParams(t, m, p, "encryption t, m and p"),
+  };
+}
+
+interface ParsedHmkeyFile {
+  readonly createTime: string;
+  readonly publicKey: string;
+  readonly keyB64: string;
+  readonly encryption?: KeyDerivation;
+}
+
+function parseHmkeyFile(json: string): ParsedHmkeyFile {
   if (typeof json !== "string" || json.length > MAX_HMKEY_FILE_BYTES) {
     throw malformed("not a key file");
   }
@@ -149,18 +199,98 @@ function parseHmkeyFile(json: string): HmkeyFile {
   if (Number.isNaN(Date.parse(createTime))) throw malformed("createTime is not a valid date");
   if (typeof publicKey !== "string") throw malformed("publicKey must be a string");
   if (typeof keyB64 !== "string") throw malformed("keyB64 must be a string");
-  // Unknown top-level members are ignored so files from newer Seed versions still import;
-  // nothing outside these four can change what the key is.
+  // Unknown top-level members (Seed adds `profile`) are ignored: nothing outside these four can
+  // change what the key is.
   if (encryption === undefined) return { createTime, publicKey, keyB64 };
   return { createTime, publicKey, keyB64, encryption: parseEncryption(encryption) };
 }
 
+function fileText(file: HmkeyFile): string {
+  return `${JSON.stringify(file, null, 2)}\n`;
+}
+
 /**
- * Serialises a seed as a `.hmkey.json` document.
+ * Writes `.hmkey.json` documents, with the slow part (Argon2id, about a second) done before
+ * any seed is handed over: the keystore derives first and reads the seed only for the
+ * microseconds `encode` takes, so a seed never waits in memory on a key derivation.
  *
- * With a non-empty password the seed is sealed (see {@link HmkeyEncryption}) under a fresh
- * random salt and nonce; an empty password means "no password", as an unset proto3 string
- * arrives empty.
+ * An empty password means "no password", as an unset proto3 string arrives empty.
+ */
+export class HmkeyEncoder {
+  readonly #createTime: Date | undefined;
+  #key: Uint8Array | null;
+  readonly #salt: Buffer | null;
+
+  private constructor(createTime: Date | undefined, key: Uint8Array | null, salt: Buffer | null) {
+    this.#createTime = createTime;
+    this.#key = key;
+    this.#salt = salt;
+  }
+
+  /**
+   * @param password - optional password; with one, a fresh random salt is drawn and the file
+   *   key derived now.
+   * @param options - see {@link EncodeHmkeyOptions}.
+   */
+  static async create(password?: string, options: EncodeHmkeyOptions = {}): Promise<HmkeyEncoder> {
+    if (password === undefined || password === "") {
+      return new HmkeyEncoder(options.createTime, null, null);
+    }
+    const salt = randomBytes(KDF_SALT_LENGTH);
+    const key = await deriveKeyFromPassword(password, salt, DEFAULT_ARGON2ID_PARAMS);
+    return new HmkeyEncoder(options.createTime, key, salt);
+  }
+
+  /**
+   * Serialises one seed (sealed under a fresh nonce when there is a password).
+   *
+   * @param seed - 32-byte Ed25519 seed; not retained.
+   * @returns the JSON text (2-space indented, trailing newline).
+   * @throws {IdentityError} `invalid_argument` when the seed is not 32 bytes;
+   *   `failed_precondition` after {@link HmkeyEncoder.dispose}.
+   */
+  encode(seed: Uint8Array): string {
+    const publicKey = principalToString(publicKeyFromSeed(seed));
+    const createTime = (this.#createTime ?? new Date()).toISOString();
+    if (this.#salt === null) {
+      // A view, not a copy: a copy of the seed would linger on the heap.
+      const keyB64 = Buffer.from(seed.buffer, seed.byteOffset, seed.length).toString("base64url");
+      return fileText({ createTime, publicKey, keyB64 });
+    }
+    if (this.#key === null) {
+      throw new IdentityError("failed_precondition", "key file encoder has been disposed");
+    }
+    const sealed = seal(this.#key, seed);
+    try {
+      return fileText({
+        createTime,
+        publicKey,
+        keyB64: sealed.toString("base64url"),
+        encryption: {
+          kdf: KDF_NAME,
+          argon2: {
+            memoryCost: DEFAULT_ARGON2ID_PARAMS.m,
+            timeCost: DEFAULT_ARGON2ID_PARAMS.t,
+            parallelism: DEFAULT_ARGON2ID_PARAMS.p,
+            saltB64: this.#salt.toString("base64url"),
+          },
+          cipher: CIPHER_NAME,
+        },
+      });
+    } finally {
+      sealed.fill(0);
+    }
+  }
+
+  /** Zeroes the derived file key. */
+  dispose(): void {
+    this.#key?.fill(0);
+    this.#key = null;
+  }
+}
+
+/**
+ * Serialises a seed as a `.hmkey.json` document (see {@link HmkeyEncoder}).
  *
  * @param seed - 32-byte Ed25519 seed.
  * @param password - optional password.
@@ -173,43 +303,22 @@ export async function encodeHmkey(
   password?: string,
   options: EncodeHmkeyOptions = {},
 ): Promise<string> {
-  const publicKey = principalToString(publicKeyFromSeed(seed));
-  const createTime = (options.createTime ?? new Date()).toISOString();
-  if (password === undefined || password === "") {
-    const file: HmkeyFile = {
-      createTime,
-      publicKey,
-      keyB64: Buffer.from(seed).toString("base64url"),
-    };
-    return `${JSON.stringify(file, null, 2)}\n`;
-  }
-  const salt = randomBytes(KDF_SALT_LENGTH);
-  const nonce = randomBytes(NONCE_LENGTH);
-  const key = await deriveKeyFromPassword(password, salt, DEFAULT_ARGON2ID_PARAMS);
+  const encoder = await HmkeyEncoder.create(password, options);
   try {
-    const sealed = xchacha20poly1305(key, nonce).encrypt(seed);
-    const file: HmkeyFile = {
-      createTime,
-      publicKey,
-      keyB64: Buffer.concat([nonce, sealed]).toString("base64url"),
-      encryption: {
-        algorithm: HMKEY_ENCRYPTION_ALGORITHM,
-        salt: salt.toString("base64url"),
-        ...DEFAULT_ARGON2ID_PARAMS,
-      },
-    };
-    return `${JSON.stringify(file, null, 2)}\n`;
+    return encoder.encode(seed);
   } finally {
-    key.fill(0);
+    encoder.dispose();
   }
 }
 
 /**
  * Parses and checks a `.hmkey.json` document and recovers its seed.
  *
- * The shape is checked strictly (types, timestamp, base64, lengths, Argon2id bounds); unknown
- * top-level members are ignored, unknown `encryption` members are not. The seed must produce
- * the file's `publicKey`. A password given for an unencrypted file is ignored.
+ * Reads Seed's encrypted shape ({@link HmkeyEncryption}) and the one this daemon wrote before
+ * ({@link LegacyHmkeyEncryption}). The shape is checked strictly (types, timestamp, base64,
+ * lengths, Argon2id bounds); unknown top-level members are ignored, unknown `encryption`
+ * members are not. The seed must produce the file's `publicKey`. A password given for an
+ * unencrypted file is ignored.
  *
  * @param json - the file's text.
  * @param password - the file's password, if it has one.
@@ -235,18 +344,16 @@ export async function decodeHmkey(json: string, password?: string): Promise<Deco
       throw new IdentityError("invalid_argument", "password required: the key file is encrypted");
     }
     if (raw.length !== SEALED_LENGTH) throw malformed("encrypted keyB64 has the wrong length");
-    const salt = decodeBase64(file.encryption.salt, "encryption.salt");
-    if (salt.length < 8 || salt.length > 64) throw malformed("encryption.salt length");
-    const key = await deriveKeyFromPassword(password, salt, file.encryption);
-    try {
-      seed = xchacha20poly1305(key, raw.subarray(0, NONCE_LENGTH)).decrypt(
-        raw.subarray(NONCE_LENGTH),
-      );
-    } catch {
+    const { saltB64, saltField, params } = file.encryption;
+    const salt = decodeBase64(saltB64, saltField);
+    if (salt.length < 8 || salt.length > 64) throw malformed(`${saltField} length`);
+    const key = await deriveKeyFromPassword(password, salt, params);
+    const opened = open(key, raw);
+    key.fill(0);
+    if (opened === undefined) {
       throw new IdentityError("permission_denied", "wrong password or corrupted key file");
-    } finally {
-      key.fill(0);
     }
+    seed = opened;
   }
   const publicKey = publicKeyFromSeed(seed);
   if (!timingSafeEqual(publicKey, expected)) {

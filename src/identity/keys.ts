@@ -3,7 +3,6 @@ import {
   createPublicKey,
   sign as cryptoSign,
   verify as cryptoVerify,
-  type KeyObject,
 } from "node:crypto";
 import { IdentityError } from "./errors.js";
 import { mnemonicToSeed } from "./mnemonic.js";
@@ -19,26 +18,54 @@ export const PUBLIC_KEY_LENGTH = 32;
 /** Length of an Ed25519 signature in bytes. */
 export const SIGNATURE_LENGTH = 64;
 
-// DER headers for Ed25519 (RFC 8410): with them node:crypto takes raw 32-byte keys without any
-// ASN.1 library. The 32 key bytes always follow the header.
-const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
-const SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-
 function checkSeed(seed: Uint8Array): void {
   if (!(seed instanceof Uint8Array) || seed.length !== SEED_LENGTH) {
     throw new IdentityError("invalid_argument", `Ed25519 seed must be ${SEED_LENGTH} bytes`);
   }
 }
 
-function privateKeyObject(seed: Uint8Array): KeyObject {
+/** An Ed25519 private key held by OpenSSL, with the public key derived from it. */
+export interface SigningKey {
+  /** 32-byte public key, derived from the imported private key itself. */
+  readonly publicKey: Uint8Array;
+  /** Ed25519 (RFC 8032, pure) signature over `data`, 64 bytes. */
+  sign(data: Uint8Array): Uint8Array;
+}
+
+/**
+ * Imports a seed into OpenSSL once, for any number of signatures.
+ *
+ * JWK rather than PKCS#8 DER: OpenSSL 3 decodes DER through its generic decoder framework,
+ * about ten times slower than the raw-key path a JWK takes. Node reads only `d` from a private
+ * OKP JWK (`x` must be a string but is not used), so `publicKey` is derived from the key OpenSSL
+ * holds, never taken from the input; callers compare it with the public key they expect.
+ *
+ * The base64url copy of the seed that the JWK needs is a JS string and cannot be zeroed; it is
+ * left to the collector, which is one more reason to import a key once and keep it.
+ *
+ * @param seed - 32-byte Ed25519 seed; not retained (OpenSSL keeps its own copy).
+ * @throws {IdentityError} `invalid_argument` when the seed is not 32 bytes.
+ */
+export function signingKeyFromSeed(seed: Uint8Array): SigningKey {
   checkSeed(seed);
-  const der = Buffer.concat([PKCS8_PREFIX, seed]);
-  try {
-    return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
-  } finally {
-    // The KeyObject keeps its own copy inside OpenSSL; this one would linger in the JS heap.
-    der.fill(0);
+  const key = createPrivateKey({
+    key: {
+      kty: "OKP",
+      crv: "Ed25519",
+      d: Buffer.from(seed.buffer, seed.byteOffset, seed.length).toString("base64url"),
+      x: "",
+    },
+    format: "jwk",
+  });
+  const x = createPublicKey(key).export({ format: "jwk" }).x;
+  const publicKey = new Uint8Array(Buffer.from(x ?? "", "base64url"));
+  if (publicKey.length !== PUBLIC_KEY_LENGTH) {
+    throw new IdentityError("invalid_argument", "Ed25519 seed was not accepted");
   }
+  return {
+    publicKey,
+    sign: (data) => cryptoSign(null, data, key),
+  };
 }
 
 /**
@@ -69,12 +96,12 @@ export function keyFromMnemonic(words: readonly string[], passphrase = ""): Uint
  * @throws {IdentityError} `invalid_argument` when the seed is not 32 bytes.
  */
 export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
-  const spki = createPublicKey(privateKeyObject(seed)).export({ format: "der", type: "spki" });
-  return new Uint8Array(spki.subarray(SPKI_PREFIX.length));
+  return signingKeyFromSeed(seed).publicKey;
 }
 
 /**
- * Signs `data` with Ed25519 (RFC 8032, pure, no pre-hash).
+ * Signs `data` with Ed25519 (RFC 8032, pure, no pre-hash). Imports the key for this one call:
+ * code that signs repeatedly keeps a {@link signingKeyFromSeed} instead (the keystore does).
  *
  * @param seed - 32-byte Ed25519 seed.
  * @param data - the message.
@@ -82,7 +109,7 @@ export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
  * @throws {IdentityError} `invalid_argument` when the seed is not 32 bytes.
  */
 export function sign(seed: Uint8Array, data: Uint8Array): Uint8Array {
-  return new Uint8Array(cryptoSign(null, data, privateKeyObject(seed)));
+  return signingKeyFromSeed(seed).sign(data);
 }
 
 /**
@@ -106,10 +133,10 @@ export function verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8
     return false;
   }
   try {
+    // JWK for the same reason as signingKeyFromSeed: the DER decoder is the slow path.
     const key = createPublicKey({
-      key: Buffer.concat([SPKI_PREFIX, publicKey]),
-      format: "der",
-      type: "spki",
+      key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(publicKey).toString("base64url") },
+      format: "jwk",
     });
     return cryptoVerify(null, data, key, signature);
   } catch {

@@ -2,9 +2,9 @@
  * Key methods of the Daemon service (issue 3): GenMnemonic, RegisterKey, ImportKey, ExportKey,
  * ListKeys, UpdateKey, DeleteKey, DeleteAllKeys and SignData.
  *
- * Seeds exist only inside the keystore and, for the length of one call, in a local buffer that
- * is zeroed when the call ends. Error messages come from `IdentityError` (secret-free by
- * contract) or from this module, and only ever quote key names and file paths.
+ * No seed passes through this module: the keystore derives, imports, signs and exports, and
+ * this layer only moves names, files and signatures. Error messages come from `IdentityError`
+ * (secret-free by contract) or from this module, and only ever quote key names and file paths.
  *
  * @module
  */
@@ -13,9 +13,8 @@ import { lstat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import type { AuditOutcome } from "../audit/audit.js";
-import { codeName, toConnectError } from "../errors.js";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { AuditSubject } from "../audit/audit.js";
 import {
   type Daemon,
   ExportKeyResponseSchema,
@@ -25,12 +24,11 @@ import {
   SignDataResponseSchema,
 } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { IdentityError } from "../identity/errors.js";
-import { decodeHmkey, encodeHmkey, readHmkeyFile, writeHmkeyFile } from "../identity/hmkey.js";
-import { keyFromMnemonic, sign } from "../identity/keys.js";
+import { readHmkeyFile, writeHmkeyFile } from "../identity/hmkey.js";
 import { generateMnemonic } from "../identity/mnemonic.js";
-import { principalToString } from "../identity/principal.js";
 import { type NamedKeyInfo, validateKeyName } from "../store/keystore.js";
-import { callerOf, type ServiceDeps } from "./context.js";
+import { type AuditedCall, audited } from "./audited.js";
+import type { ServiceDeps } from "./context.js";
 
 /** Audit event names of the key methods. */
 export type KeyAuditEvent =
@@ -115,63 +113,26 @@ function fileError(err: unknown, access: "read" | "write"): unknown {
   }
 }
 
-/** What an audited call may tell the record once it knows more (ImportKey learns its name late). */
-interface AuditNote {
-  keyName?: string | undefined;
-  /** Extra text for the `reason` of a successful call. */
-  detail?: string | undefined;
-}
+type KeyCall = AuditedCall<Extract<AuditSubject, { kind: "key" }>>;
 
-/**
- * Runs one audited key method and leaves exactly one record for it, whatever the outcome:
- * `ok`; `denied` for permission_denied (a wrong password) or public-only mode; `error` for the
- * rest. A failure's reason is the Connect code name and the secret-free message the client gets
- * (just `internal` for an unexpected error). `subject` (a file path) is appended when given.
- */
-async function audited<T>(
+/** An audited key call; every key method but ListKeys and GenMnemonic is refused in public-only mode. */
+function keyCall(
   deps: ServiceDeps,
-  ctx: HandlerContext,
   event: KeyAuditEvent,
   method: string,
-  note: AuditNote,
-  subject: string | undefined,
-  run: () => T | Promise<T>,
-): Promise<T> {
-  const caller = callerOf(ctx);
-  const withSubject = (reason: string | undefined) => {
-    const parts = [reason, subject === undefined ? undefined : `file ${JSON.stringify(subject)}`];
-    const text = parts.filter((p) => p !== undefined && p !== "").join("; ");
-    return text === "" ? undefined : text;
+  name: string | undefined,
+  file?: string,
+): KeyCall {
+  return {
+    event,
+    method,
+    subject: { kind: "key", name, file },
+    guard: () => {
+      if (deps.config.publicOnly) {
+        throw new ConnectError(PUBLIC_ONLY_MESSAGE, Code.FailedPrecondition);
+      }
+    },
   };
-  const record = (outcome: AuditOutcome, reason: string | undefined) =>
-    deps.audit.record({
-      event,
-      method,
-      key_name: note.keyName,
-      remote_addr: caller.remoteAddr,
-      principal: caller.principal,
-      outcome,
-      reason: withSubject(reason),
-    });
-  if (deps.config.publicOnly) {
-    record("denied", "failed_precondition: public-only mode");
-    throw new ConnectError(PUBLIC_ONLY_MESSAGE, Code.FailedPrecondition);
-  }
-  let result: T;
-  try {
-    result = await run();
-  } catch (err) {
-    const ce = toConnectError(err);
-    const outcome: AuditOutcome =
-      ce.code === Code.PermissionDenied || ce.code === Code.Unauthenticated ? "denied" : "error";
-    record(
-      outcome,
-      ce.code === Code.Internal ? "internal" : `${codeName(ce.code)}: ${ce.rawMessage}`,
-    );
-    throw err;
-  }
-  record("ok", note.detail);
-  return result;
 }
 
 /**
@@ -192,53 +153,42 @@ export function keyService(deps: ServiceDeps): Partial<ServiceImpl<typeof Daemon
     },
 
     async registerKey(req, ctx) {
-      const note: AuditNote = { keyName: req.name };
-      return audited(deps, ctx, "key.register", "RegisterKey", note, undefined, () => {
-        // The cheap check first: a bad name should not cost a key derivation.
-        validateKeyName(req.name);
+      const call = keyCall(deps, "key.register", "RegisterKey", req.name);
+      return audited(deps, ctx, call, () => {
         // Seed joins the words with single spaces before BIP-39; splitting on any white space
         // accepts the same inputs and also one element holding the whole phrase.
         const words = req.mnemonic
           .join(" ")
           .split(/\s+/)
           .filter((w) => w !== "");
-        const seed = keyFromMnemonic(words, req.passphrase);
-        try {
-          return namedKey(keystore.register(req.name, seed));
-        } finally {
-          seed.fill(0);
-        }
+        return namedKey(keystore.registerMnemonic(req.name, words, req.passphrase));
       });
     },
 
     async importKey(req, ctx) {
-      const note: AuditNote = { keyName: req.name === "" ? undefined : req.name };
-      return audited(deps, ctx, "key.import", "ImportKey", note, req.filePath, async () => {
+      const name = req.name === "" ? undefined : req.name;
+      const call = keyCall(deps, "key.import", "ImportKey", name, req.filePath);
+      return audited(deps, ctx, call, async () => {
         const path = absolutePath(req.filePath);
-        if (req.name !== "") validateKeyName(req.name);
+        if (name !== undefined) validateKeyName(name);
         let json: string;
         try {
           json = await readHmkeyFile(path);
         } catch (err) {
           throw fileError(err, "read");
         }
-        const decoded = await decodeHmkey(json, req.password);
-        try {
-          const name = req.name === "" ? principalToString(decoded.publicKey) : req.name;
-          note.keyName = name;
-          return namedKey(keystore.register(name, decoded.seed));
-        } finally {
-          decoded.seed.fill(0);
-        }
+        const key = await keystore.importHmkey(json, req.password, name);
+        call.subject.name = key.name;
+        return namedKey(key);
       });
     },
 
     async exportKey(req, ctx) {
-      const note: AuditNote = { keyName: req.name };
-      return audited(deps, ctx, "key.export", "ExportKey", note, req.filePath, async () => {
+      const call = keyCall(deps, "key.export", "ExportKey", req.name, req.filePath);
+      return audited(deps, ctx, call, async () => {
         const name = requireName("name", req.name);
         const path = absolutePath(req.filePath);
-        const info = keystore.get(name);
+        keystore.get(name);
         // Fail before the (slow, with a password) encoding; O_EXCL in writeHmkeyFile still
         // closes the race with a file created in between.
         const existing = await lstat(path).then(
@@ -250,61 +200,51 @@ export function keyService(deps: ServiceDeps): Partial<ServiceImpl<typeof Daemon
         );
         if (existing)
           throw new ConnectError("a file already exists at file_path", Code.AlreadyExists);
-        const seed = keystore.getSeed(name);
-        let contents: string;
+        const exported = await keystore.exportHmkey(name, req.password);
         try {
-          contents = await encodeHmkey(seed, req.password);
-        } finally {
-          seed.fill(0);
-        }
-        try {
-          await writeHmkeyFile(path, contents);
+          await writeHmkeyFile(path, exported.contents);
         } catch (err) {
           throw fileError(err, "write");
         }
-        return create(ExportKeyResponseSchema, { filePath: path, publicKey: info.publicKey });
+        return create(ExportKeyResponseSchema, {
+          filePath: path,
+          publicKey: exported.key.publicKey,
+        });
       });
     },
 
     async updateKey(req, ctx) {
-      const note: AuditNote = {
-        keyName: req.currentName,
-        detail: `new name ${JSON.stringify(req.newName)}`,
-      };
-      return audited(deps, ctx, "key.rename", "UpdateKey", note, undefined, () => {
+      const call = keyCall(deps, "key.rename", "UpdateKey", req.currentName);
+      call.detail = `new name ${JSON.stringify(req.newName)}`;
+      return audited(deps, ctx, call, () => {
         const current = requireName("current_name", req.currentName);
         return namedKey(keystore.rename(current, req.newName));
       });
     },
 
     async deleteKey(req, ctx) {
-      const note: AuditNote = { keyName: req.name };
-      return audited(deps, ctx, "key.delete", "DeleteKey", note, undefined, () => {
+      const call = keyCall(deps, "key.delete", "DeleteKey", req.name);
+      return audited(deps, ctx, call, () => {
         keystore.delete(requireName("name", req.name));
         return create(EmptySchema);
       });
     },
 
     async deleteAllKeys(_req, ctx) {
-      const note: AuditNote = {};
-      return audited(deps, ctx, "key.delete_all", "DeleteAllKeys", note, undefined, () => {
+      const call = keyCall(deps, "key.delete_all", "DeleteAllKeys", undefined);
+      return audited(deps, ctx, call, () => {
         const count = keystore.deleteAll();
-        note.detail = `deleted ${count} key${count === 1 ? "" : "s"}`;
+        call.detail = `deleted ${count} key${count === 1 ? "" : "s"}`;
         return create(EmptySchema);
       });
     },
 
     async signData(req, ctx) {
-      const note: AuditNote = { keyName: req.signingKeyName };
-      return audited(deps, ctx, "key.sign", "SignData", note, undefined, () => {
+      const call = keyCall(deps, "key.sign", "SignData", req.signingKeyName);
+      return audited(deps, ctx, call, () => {
         const name = requireName("signing_key_name", req.signingKeyName);
         if (req.data.length === 0) throw invalid("data must not be empty");
-        const seed = keystore.getSeed(name);
-        try {
-          return create(SignDataResponseSchema, { signature: sign(seed, req.data) });
-        } finally {
-          seed.fill(0);
-        }
+        return create(SignDataResponseSchema, { signature: keystore.sign(name, req.data) });
       });
     },
   };

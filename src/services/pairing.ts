@@ -11,8 +11,7 @@
 
 import { create } from "@bufbuild/protobuf";
 import { EmptySchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { codeName, toConnectError } from "../errors.js";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   type Daemon,
   ListPairedOriginsResponseSchema,
@@ -20,6 +19,7 @@ import {
 } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import type { Caller } from "../security/caller.js";
 import { parsePairableOrigin } from "../security/origin.js";
+import { type AuditedCall, audited } from "./audited.js";
 import { callerOf, type ServiceDeps } from "./context.js";
 
 /**
@@ -47,56 +47,32 @@ function auditedOrigin(raw: string): string {
   return JSON.stringify(raw);
 }
 
-/**
- * Runs a pairing mutation and leaves one audit record for it, whatever the outcome. The reason
- * of a failure is the Connect code and the secret-free message `toConnectError` would send (just
- * `internal` for an unexpected error). The token is never part of a record.
- */
-function audited<T>(
-  deps: ServiceDeps,
-  ctx: HandlerContext,
+/** An audited pairing mutation: master token only, recorded under the canonical origin. */
+function pairingCall(
   event: "origin.pair" | "origin.unpair",
   method: "PairOrigin" | "UnpairOrigin",
   origin: string,
-  run: () => T,
-): T {
-  const caller = callerOf(ctx);
-  const base = {
+): AuditedCall {
+  return {
     event,
     method,
-    remote_addr: caller.remoteAddr,
-    principal: caller.principal,
-    origin: auditedOrigin(origin),
+    subject: { kind: "origin", origin: auditedOrigin(origin) },
+    guard: (caller) => requireMaster(caller, method),
   };
-  try {
-    requireMaster(caller, method);
-  } catch (err) {
-    deps.audit.record({ ...base, outcome: "denied", reason: "permission_denied" });
-    throw err;
-  }
-  let result: T;
-  try {
-    result = run();
-  } catch (err) {
-    const ce = toConnectError(err);
-    const reason =
-      ce.code === Code.Internal ? "internal" : `${codeName(ce.code)}: ${ce.rawMessage}`;
-    deps.audit.record({ ...base, outcome: "error", reason });
-    throw err;
-  }
-  deps.audit.record({ ...base, outcome: "ok" });
-  return result;
 }
 
 /** Origin pairing methods of the Daemon service. */
 export function pairingService(deps: ServiceDeps): Partial<ServiceImpl<typeof Daemon>> {
   const store = deps.pairedOrigins;
   return {
-    pairOrigin(req, ctx) {
+    async pairOrigin(req, ctx) {
       // The store validates and normalises the origin and label (invalid_argument otherwise)
       // and writes the file before the token is handed out.
-      const paired = audited(deps, ctx, "origin.pair", "PairOrigin", req.origin, () =>
-        store.pair(req.origin, req.label),
+      const paired = await audited(
+        deps,
+        ctx,
+        pairingCall("origin.pair", "PairOrigin", req.origin),
+        () => store.pair(req.origin, req.label),
       );
       return create(PairedOriginSchema, {
         origin: paired.origin,
@@ -120,8 +96,8 @@ export function pairingService(deps: ServiceDeps): Partial<ServiceImpl<typeof Da
       });
     },
 
-    unpairOrigin(req, ctx) {
-      audited(deps, ctx, "origin.unpair", "UnpairOrigin", req.origin, () =>
+    async unpairOrigin(req, ctx) {
+      await audited(deps, ctx, pairingCall("origin.unpair", "UnpairOrigin", req.origin), () =>
         store.unpair(req.origin),
       );
       return create(EmptySchema);

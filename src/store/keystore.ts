@@ -1,15 +1,14 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { timingSafeEqual } from "node:crypto";
 import { IdentityError } from "../identity/errors.js";
+import { decodeHmkey, type EncodeHmkeyOptions, HmkeyEncoder } from "../identity/hmkey.js";
 import {
-  type Argon2idParams,
-  checkArgon2idParams,
-  DEFAULT_ARGON2ID_PARAMS,
-  deriveKeyFromPassword,
-  KDF_SALT_LENGTH,
-} from "../identity/kdf.js";
-import { publicKeyFromSeed, SEED_LENGTH } from "../identity/keys.js";
+  keyFromMnemonic,
+  SEED_LENGTH,
+  type SigningKey,
+  signingKeyFromSeed,
+} from "../identity/keys.js";
 import { parsePrincipal, principalToString } from "../identity/principal.js";
+import { SeedSealer } from "../identity/sealing.js";
 import type { Db } from "./db.js";
 
 /** A stored key as the API shows it; never includes the seed. */
@@ -39,17 +38,33 @@ export const MAX_KEY_NAME_LENGTH = 128;
 /** Environment variable that carries the keystore passphrase; named in error messages. */
 export const KEYSTORE_PASSPHRASE_ENV = "SEED_DAEMON_KEYSTORE_PASSPHRASE";
 
+/**
+ * A handle that signs with one stored key, for modules that sign on the user's behalf (the
+ * document service signs blobs with it) without ever holding the seed.
+ */
+export interface KeySigner {
+  /** The key's principal, `z6Mk…`. */
+  readonly principal: string;
+  /** The key's raw 32-byte Ed25519 public key. */
+  readonly publicKey: Uint8Array;
+  /**
+   * Ed25519 signature over `data`, 64 bytes. Bound to the key, not to its name: it keeps
+   * working across a rename and fails with `not_found` once the key is deleted.
+   */
+  sign(data: Uint8Array): Uint8Array;
+}
+
+/** What {@link Keystore.exportHmkey} returns. */
+export interface ExportedHmkey {
+  /** The exported key. */
+  readonly key: NamedKeyInfo;
+  /** The `.hmkey.json` text, ready for `writeHmkeyFile`. */
+  readonly contents: string;
+}
+
 const META_SALT = "keystore.kdf_salt";
 const META_KDF = "keystore.kdf_params";
 const META_VERIFIER = "keystore.verifier";
-
-// The verifier is a known plaintext sealed under the derived key: decrypting it tells a wrong
-// passphrase apart at open time, before anything is read or written with that key. Its AAD can
-// never equal a key row's AAD, which is always exactly 32 bytes.
-const VERIFIER_PLAINTEXT = Buffer.from("seed-daemon keystore verifier v1", "utf8");
-const VERIFIER_AAD = Buffer.from("seed-daemon/keystore/verifier", "utf8");
-
-const NONCE_LENGTH = 24;
 
 // Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned code points,
 // plus line/paragraph separators: they make two different names look identical or break the
@@ -104,68 +119,80 @@ function toInfo(row: InfoRow): NamedKeyInfo {
   };
 }
 
-function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
-  const nonce = randomBytes(NONCE_LENGTH);
-  return Buffer.concat([nonce, xchacha20poly1305(key, nonce, aad).encrypt(plaintext)]);
-}
-
-function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
-  if (sealed.length < NONCE_LENGTH) throw new Error("sealed value too short");
-  return xchacha20poly1305(key, sealed.subarray(0, NONCE_LENGTH), aad).decrypt(
-    sealed.subarray(NONCE_LENGTH),
+function noSuchKey(name: unknown): IdentityError {
+  return new IdentityError(
+    "not_found",
+    `no key named ${quote(typeof name === "string" ? name : "")}`,
   );
 }
 
-function readKdfParams(text: unknown): Argon2idParams {
-  let v: unknown;
-  try {
-    v = typeof text === "string" ? JSON.parse(text) : undefined;
-  } catch {
-    v = undefined;
-  }
-  const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
-  const params = { t: o.t, m: o.m, p: o.p } as Argon2idParams;
-  try {
-    checkArgon2idParams(params, "keystore");
-  } catch {
-    throw new IdentityError("failed_precondition", "keystore encryption metadata is corrupted");
-  }
-  return params;
+function prepareStatements(db: Db) {
+  return {
+    info: db.prepare<[string], InfoRow>(
+      "SELECT name, public_key, create_time FROM keys WHERE name = ?",
+    ),
+    list: db.prepare<[], InfoRow>("SELECT name, public_key, create_time FROM keys ORDER BY name"),
+    principalOf: db.prepare<[string], string>("SELECT public_key FROM keys WHERE name = ?").pluck(),
+    rowByName: db.prepare<[string], KeyRow>(
+      "SELECT name, public_key, seed, encrypted, create_time FROM keys WHERE name = ?",
+    ),
+    rowByPrincipal: db.prepare<[string], KeyRow>(
+      "SELECT name, public_key, seed, encrypted, create_time FROM keys WHERE public_key = ?",
+    ),
+    allRows: db.prepare<[], KeyRow>(
+      "SELECT name, public_key, seed, encrypted, create_time FROM keys",
+    ),
+    nameOfPrincipal: db
+      .prepare<[string], string>("SELECT name FROM keys WHERE public_key = ?")
+      .pluck(),
+    insert: db.prepare<[string, string, Buffer, number, number]>(
+      "INSERT INTO keys (name, public_key, seed, encrypted, create_time) VALUES (?, ?, ?, ?, ?)",
+    ),
+    rename: db.prepare<[string, string]>("UPDATE keys SET name = ? WHERE name = ?"),
+    delete: db.prepare<[string]>("DELETE FROM keys WHERE name = ?"),
+    deleteAll: db.prepare("DELETE FROM keys"),
+  };
 }
 
 /**
- * The named Ed25519 keys, stored in `seed.db`'s `keys` table.
+ * The named Ed25519 keys, stored in `seed.db`'s `keys` table, and the only module that ever
+ * holds their seeds: callers sign through {@link Keystore.sign} or a {@link KeySigner} and back
+ * keys up through {@link Keystore.exportHmkey}.
  *
- * **At-rest encryption.** Opened with a passphrase, seeds are sealed with XChaCha20-Poly1305
- * under a key derived from the passphrase with Argon2id (same costs as `.hmkey.json`; salt,
- * costs and a verifier live in the `meta` table). Each sealed seed is `nonce(24) || ciphertext`
- * with the key's raw 32-byte public key as associated data, so a sealed seed copied into another
- * row fails to open instead of signing under the wrong identity; using the public key rather
- * than the name keeps renames free of re-encryption. The derived key lives only in this
- * instance's memory.
+ * **Signing.** Each key is imported into OpenSSL once and kept, checked once (at open, at
+ * register, or when first used if another connection added it) to produce the public key its
+ * row names, so a signature costs no key import and no re-check. The cache is keyed by public
+ * key, so a rename leaves it valid; delete, deleteAll and dispose drop entries. It assumes this
+ * instance is the only writer of the `keys` table while it is open (the daemon is): a row
+ * changed behind its back is seen at the next open.
  *
- * Every change runs in one immediate transaction. Seeds are never returned by anything but
- * {@link Keystore.getSeed}.
+ * **At-rest encryption.** Opened with a passphrase, seeds are sealed by a {@link SeedSealer}
+ * (XChaCha20-Poly1305 under an Argon2id key, same costs as `.hmkey.json`, each seed bound to
+ * its public key); salt, costs and a verifier live in the `meta` table.
+ *
+ * Every change runs in one immediate transaction; every statement is prepared once.
  */
 export class Keystore {
   readonly #db: Db;
+  readonly #sql: ReturnType<typeof prepareStatements>;
   // Fixed at open: dropping the key (dispose) must never turn an encrypted keystore into one
   // that writes plaintext.
   readonly #encrypted: boolean;
-  #key: Uint8Array | null;
+  readonly #sealer: SeedSealer | null;
+  readonly #signingKeys = new Map<string, SigningKey>();
+  #disposed = false;
 
-  private constructor(db: Db, key: Uint8Array | null) {
+  private constructor(db: Db, sealer: SeedSealer | null) {
     this.#db = db;
-    this.#encrypted = key !== null;
-    this.#key = key;
+    this.#sql = prepareStatements(db);
+    this.#encrypted = sealer !== null;
+    this.#sealer = sealer;
   }
 
-  /** The derived key, or null in plaintext mode; throws once an encrypted keystore is disposed. */
-  #sealingKey(): Uint8Array | null {
-    if (this.#encrypted && this.#key === null) {
+  #live(): void {
+    if (this.#disposed) {
       throw new IdentityError("failed_precondition", "keystore has been disposed");
     }
-    return this.#key;
   }
 
   /**
@@ -181,6 +208,9 @@ export class Keystore {
    *   truncated so the plaintext pages do not linger in it. Copies of `seed.db` made earlier
    *   (backups, snapshots) still hold the plaintext seeds.
    *
+   * Then every key is imported and checked against its public key; a damaged one is left out
+   * and every use of it fails with `failed_precondition`.
+   *
    * Deriving the key takes about a second (Argon2id, 64 MiB) and does not block the event loop.
    *
    * @param db - connection from `openDatabase`.
@@ -189,7 +219,12 @@ export class Keystore {
    *   passphrase"), a missing passphrase on an encrypted keystore, or damaged metadata.
    */
   static async open(db: Db, options: KeystoreOptions = {}): Promise<Keystore> {
-    const passphrase = options.passphrase ?? "";
+    const keystore = await Keystore.#open(db, options.passphrase ?? "");
+    keystore.#loadAll();
+    return keystore;
+  }
+
+  static async #open(db: Db, passphrase: string): Promise<Keystore> {
     const getMeta = db.prepare<[string], { value: unknown }>(
       "SELECT value FROM meta WHERE key = ?",
     );
@@ -208,25 +243,12 @@ export class Keystore {
     }
 
     if (salt !== undefined) {
-      const verifier = getMeta.get(META_VERIFIER)?.value;
-      if (!(salt instanceof Uint8Array) || !(verifier instanceof Uint8Array)) {
-        throw new IdentityError("failed_precondition", "keystore encryption metadata is corrupted");
-      }
-      const params = readKdfParams(getMeta.get(META_KDF)?.value);
-      const key = await deriveKeyFromPassword(passphrase, salt, params);
-      let ok = false;
-      try {
-        const plain = open(key, verifier, VERIFIER_AAD);
-        ok =
-          plain.length === VERIFIER_PLAINTEXT.length && timingSafeEqual(plain, VERIFIER_PLAINTEXT);
-      } catch {
-        ok = false;
-      }
-      if (!ok) {
-        key.fill(0);
-        throw new IdentityError("failed_precondition", "wrong keystore passphrase");
-      }
-      const keystore = new Keystore(db, key);
+      const sealer = await SeedSealer.unlock(passphrase, {
+        salt,
+        kdf: getMeta.get(META_KDF)?.value,
+        verifier: getMeta.get(META_VERIFIER)?.value,
+      });
+      const keystore = new Keystore(db, sealer);
       // Rows can only be plaintext here if they were written by something other than this class;
       // sealing them keeps the "encrypted keystore" promise whole.
       keystore.#sealPlaintextRows();
@@ -236,20 +258,16 @@ export class Keystore {
     if (hasSealedRows) {
       throw new IdentityError("failed_precondition", "keystore encryption metadata is missing");
     }
-    const newSalt = randomBytes(KDF_SALT_LENGTH);
-    const key = await deriveKeyFromPassword(passphrase, newSalt, DEFAULT_ARGON2ID_PARAMS);
-    const keystore = new Keystore(db, key);
+    const { sealer, metadata } = await SeedSealer.create(passphrase);
+    const keystore = new Keystore(db, sealer);
     const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
     try {
       keystore.#sealPlaintextRows(() => {
         // Plain INSERT: if another process initialised encryption since we looked, its salt wins
         // and this open fails instead of silently replacing it.
-        insertMeta.run(META_SALT, newSalt);
-        insertMeta.run(
-          META_KDF,
-          JSON.stringify({ algorithm: "argon2id", ...DEFAULT_ARGON2ID_PARAMS }),
-        );
-        insertMeta.run(META_VERIFIER, seal(key, VERIFIER_PLAINTEXT, VERIFIER_AAD));
+        insertMeta.run(META_SALT, metadata.salt);
+        insertMeta.run(META_KDF, metadata.kdf);
+        insertMeta.run(META_VERIFIER, metadata.verifier);
       });
     } catch (err) {
       keystore.dispose();
@@ -270,13 +288,15 @@ export class Keystore {
   }
 
   /**
-   * Forgets the derived encryption key (zeroes it). An encrypted keystore then refuses
-   * {@link Keystore.register} and {@link Keystore.getSeed}; open a new instance to use it again.
-   * Does not close the database, which the caller owns.
+   * Forgets every imported key and the derived encryption key (zeroed). The instance then
+   * refuses everything that needs a seed (register, sign, signers made earlier, export,
+   * import); open a new instance to use the keys again. Does not close the database, which the
+   * caller owns.
    */
   dispose(): void {
-    this.#key?.fill(0);
-    this.#key = null;
+    this.#disposed = true;
+    this.#signingKeys.clear();
+    this.#sealer?.dispose();
   }
 
   /**
@@ -284,8 +304,8 @@ export class Keystore {
    * Without `extra` and with nothing to seal it does not write at all.
    */
   #sealPlaintextRows(extra?: () => void): void {
-    const key = this.#key;
-    if (key === null) return;
+    const sealer = this.#sealer;
+    if (sealer === null) return;
     const db = this.#db;
     const anyPlain = () => db.prepare("SELECT 1 FROM keys WHERE encrypted = 0 LIMIT 1").get();
     if (extra === undefined && anyPlain() === undefined) return;
@@ -298,13 +318,84 @@ export class Keystore {
           .all();
         const update = db.prepare("UPDATE keys SET seed = ?, encrypted = 1 WHERE name = ?");
         for (const row of rows) {
-          update.run(seal(key, row.seed, parsePrincipal(row.public_key)), row.name);
+          update.run(sealer.sealSeed(row.seed, parsePrincipal(row.public_key)), row.name);
           row.seed.fill(0);
         }
         return rows.length;
       })
       .immediate();
     if (sealed > 0) this.#flushWal();
+  }
+
+  /** Imports and checks every stored key; damaged ones stay out (see {@link Keystore.open}). */
+  #loadAll(): void {
+    for (const row of this.#sql.allRows.all()) {
+      try {
+        this.#signingKeys.set(
+          row.public_key,
+          this.#openRow(row, (seed) => seed.fill(0)),
+        );
+      } catch (err) {
+        if (!(err instanceof IdentityError)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Recovers a row's seed (decrypting it if sealed), imports it and checks that it produces the
+   * row's public key. `use` gets the seed for the length of the call; it is zeroed afterwards.
+   *
+   * @throws {IdentityError} `failed_precondition` when the row is damaged.
+   */
+  #openRow(row: KeyRow, use: (seed: Uint8Array) => void): SigningKey {
+    const damaged = () =>
+      new IdentityError("failed_precondition", `stored key ${quote(row.name)} is damaged`);
+    let publicKey: Uint8Array;
+    try {
+      publicKey = parsePrincipal(row.public_key);
+    } catch {
+      row.seed.fill(0);
+      throw damaged();
+    }
+    let seed: Uint8Array | undefined;
+    if (row.encrypted === 1) {
+      if (this.#sealer === null) {
+        row.seed.fill(0);
+        // Only reachable if another process encrypted the store after this one opened it.
+        throw new IdentityError(
+          "failed_precondition",
+          `keystore is encrypted: set ${KEYSTORE_PASSPHRASE_ENV}`,
+        );
+      }
+      seed = this.#sealer.openSeed(row.seed, publicKey);
+    } else {
+      seed = new Uint8Array(row.seed);
+    }
+    row.seed.fill(0);
+    if (seed === undefined) throw damaged();
+    try {
+      if (seed.length !== SEED_LENGTH) throw damaged();
+      const key = signingKeyFromSeed(seed);
+      if (!timingSafeEqual(key.publicKey, publicKey)) throw damaged();
+      use(seed);
+      return key;
+    } finally {
+      seed.fill(0);
+    }
+  }
+
+  /** The imported key for a principal, loading it on first use. */
+  #signingKey(principal: string): SigningKey {
+    this.#live();
+    const cached = this.#signingKeys.get(principal);
+    if (cached !== undefined) return cached;
+    const row = this.#sql.rowByPrincipal.get(principal);
+    if (row === undefined) {
+      throw new IdentityError("not_found", `the key of ${principal} is not in the keystore`);
+    }
+    const key = this.#openRow(row, () => {});
+    this.#signingKeys.set(principal, key);
+    return key;
   }
 
   /**
@@ -315,49 +406,155 @@ export class Keystore {
    * @returns the stored key's info.
    * @throws {IdentityError} `invalid_argument` for a bad name or seed; `already_exists` when the
    *   name is taken or the same key is already stored under another name (the message says
-   *   which).
+   *   which); `failed_precondition` once disposed.
    */
   register(name: string, seed: Uint8Array): NamedKeyInfo {
     validateKeyName(name);
     if (!(seed instanceof Uint8Array) || seed.length !== SEED_LENGTH) {
       throw new IdentityError("invalid_argument", `Ed25519 seed must be ${SEED_LENGTH} bytes`);
     }
-    const publicKey = publicKeyFromSeed(seed);
-    const principal = principalToString(publicKey);
-    const key = this.#sealingKey();
-    const stored = key === null ? Buffer.from(seed) : seal(key, seed, publicKey);
+    this.#live();
+    const key = signingKeyFromSeed(seed);
+    const principal = principalToString(key.publicKey);
+    const sealer = this.#sealer;
+    const stored = sealer === null ? Buffer.from(seed) : sealer.sealSeed(seed, key.publicKey);
     const createTime = Date.now();
-    const db = this.#db;
+    const sql = this.#sql;
     try {
-      db.transaction(() => {
-        if (db.prepare("SELECT 1 FROM keys WHERE name = ?").get(name) !== undefined) {
-          throw new IdentityError("already_exists", `a key named ${quote(name)} already exists`);
-        }
-        const other = db
-          .prepare<[string], { name: string }>("SELECT name FROM keys WHERE public_key = ?")
-          .get(principal);
-        if (other !== undefined) {
-          throw new IdentityError(
-            "already_exists",
-            `public key ${principal} is already registered as ${quote(other.name)}`,
-          );
-        }
-        db.prepare(
-          "INSERT INTO keys (name, public_key, seed, encrypted, create_time) VALUES (?, ?, ?, ?, ?)",
-        ).run(name, principal, stored, key === null ? 0 : 1, createTime);
-      }).immediate();
+      this.#db
+        .transaction(() => {
+          if (sql.info.get(name) !== undefined) {
+            throw new IdentityError("already_exists", `a key named ${quote(name)} already exists`);
+          }
+          const other = sql.nameOfPrincipal.get(principal);
+          if (other !== undefined) {
+            throw new IdentityError(
+              "already_exists",
+              `public key ${principal} is already registered as ${quote(other)}`,
+            );
+          }
+          sql.insert.run(name, principal, stored, sealer === null ? 0 : 1, createTime);
+        })
+        .immediate();
     } finally {
       stored.fill(0);
     }
+    this.#signingKeys.set(principal, key);
     return toInfo({ name, public_key: principal, create_time: createTime });
+  }
+
+  /**
+   * Derives the Seed account key of a mnemonic and stores it (see {@link Keystore.register}).
+   * The name is checked first: a bad one should not cost a key derivation.
+   *
+   * @param name - unique name.
+   * @param words - BIP-39 English words.
+   * @param passphrase - optional BIP-39 passphrase.
+   * @throws {IdentityError} as {@link Keystore.register}, and `invalid_argument` for a bad
+   *   mnemonic.
+   */
+  registerMnemonic(name: string, words: readonly string[], passphrase = ""): NamedKeyInfo {
+    validateKeyName(name);
+    this.#live();
+    const seed = keyFromMnemonic(words, passphrase);
+    try {
+      return this.register(name, seed);
+    } finally {
+      seed.fill(0);
+    }
+  }
+
+  /**
+   * Stores the key of a `.hmkey.json` document (Seed's shapes, see `decodeHmkey`).
+   *
+   * @param contents - the file's text.
+   * @param password - its password, if it is encrypted.
+   * @param name - the new key's name; defaults to its principal.
+   * @throws {IdentityError} as `decodeHmkey` and {@link Keystore.register}.
+   */
+  async importHmkey(contents: string, password?: string, name?: string): Promise<NamedKeyInfo> {
+    if (name !== undefined) validateKeyName(name);
+    this.#live();
+    const decoded = await decodeHmkey(contents, password);
+    try {
+      return this.register(name ?? principalToString(decoded.publicKey), decoded.seed);
+    } finally {
+      decoded.seed.fill(0);
+    }
+  }
+
+  /**
+   * Writes a key out as a `.hmkey.json` document, sealed when a password is given. The
+   * password's Argon2id derivation runs first; the seed is read afterwards and only for the
+   * moment it takes to seal it.
+   *
+   * @param name - the key's name.
+   * @param password - optional password; empty means none.
+   * @param options - see `EncodeHmkeyOptions`.
+   * @throws {IdentityError} `not_found` when there is no such key (checked before and after the
+   *   derivation); `failed_precondition` when it is damaged or the keystore disposed.
+   */
+  async exportHmkey(
+    name: string,
+    password?: string,
+    options?: EncodeHmkeyOptions,
+  ): Promise<ExportedHmkey> {
+    this.#live();
+    this.#infoRow(name);
+    const encoder = await HmkeyEncoder.create(password, options);
+    try {
+      this.#live();
+      const row = this.#sql.rowByName.get(name);
+      if (row === undefined) throw noSuchKey(name);
+      let contents = "";
+      this.#openRow(row, (seed) => {
+        contents = encoder.encode(seed);
+      });
+      return { key: toInfo(row), contents };
+    } finally {
+      encoder.dispose();
+    }
+  }
+
+  /**
+   * Signs `data` with a key.
+   *
+   * @param name - the key's name.
+   * @param data - the message.
+   * @returns the 64-byte Ed25519 signature.
+   * @throws {IdentityError} `not_found` when there is no such key; `failed_precondition` when
+   *   it is damaged or the keystore disposed.
+   */
+  sign(name: string, data: Uint8Array): Uint8Array {
+    this.#live();
+    const principal = this.#sql.principalOf.get(name);
+    if (principal === undefined) throw noSuchKey(name);
+    return this.#signingKey(principal).sign(data);
+  }
+
+  /**
+   * A {@link KeySigner} for a key, checked now (the key is loaded, so a damaged key fails here
+   * rather than at the first signature).
+   *
+   * @param name - the key's name.
+   * @throws {IdentityError} as {@link Keystore.sign}.
+   */
+  signer(name: string): KeySigner {
+    this.#live();
+    const principal = this.#sql.principalOf.get(name);
+    if (principal === undefined) throw noSuchKey(name);
+    const publicKey = this.#signingKey(principal).publicKey;
+    return {
+      principal,
+      publicKey: new Uint8Array(publicKey),
+      // Looked up per call, so a deleted key or a disposed keystore stops signing at once.
+      sign: (data) => this.#signingKey(principal).sign(data),
+    };
   }
 
   /** All keys, ordered by name. */
   list(): NamedKeyInfo[] {
-    return this.#db
-      .prepare<[], InfoRow>("SELECT name, public_key, create_time FROM keys ORDER BY name")
-      .all()
-      .map(toInfo);
+    return this.#sql.list.all().map(toInfo);
   }
 
   /**
@@ -371,73 +568,9 @@ export class Keystore {
   }
 
   #infoRow(name: string): InfoRow {
-    const row = this.#db
-      .prepare<[string], InfoRow>("SELECT name, public_key, create_time FROM keys WHERE name = ?")
-      .get(name);
-    if (row === undefined) {
-      throw new IdentityError(
-        "not_found",
-        `no key named ${quote(typeof name === "string" ? name : "")}`,
-      );
-    }
+    const row = this.#sql.info.get(name);
+    if (row === undefined) throw noSuchKey(name);
     return row;
-  }
-
-  /**
-   * A key's 32-byte seed, decrypted if the keystore is encrypted, and checked to still produce
-   * the stored public key.
-   *
-   * @param name - the key's name.
-   * @returns a fresh copy; the caller should zero it when done.
-   * @throws {IdentityError} `not_found` when there is no such key; `failed_precondition` when the
-   *   stored seed cannot be decrypted or does not match its public key (a damaged keystore).
-   */
-  getSeed(name: string): Uint8Array {
-    const row = this.#db
-      .prepare<[string], KeyRow>(
-        "SELECT name, public_key, seed, encrypted, create_time FROM keys WHERE name = ?",
-      )
-      .get(name);
-    if (row === undefined) {
-      throw new IdentityError(
-        "not_found",
-        `no key named ${quote(typeof name === "string" ? name : "")}`,
-      );
-    }
-    const damaged = () =>
-      new IdentityError("failed_precondition", `stored key ${quote(row.name)} is damaged`);
-    let publicKey: Uint8Array;
-    try {
-      publicKey = parsePrincipal(row.public_key);
-    } catch {
-      throw damaged();
-    }
-    let seed: Uint8Array;
-    const key = this.#sealingKey();
-    if (row.encrypted === 1) {
-      if (key === null) {
-        // Only reachable if another process encrypted the store after this one opened it.
-        throw new IdentityError(
-          "failed_precondition",
-          `keystore is encrypted: set ${KEYSTORE_PASSPHRASE_ENV}`,
-        );
-      }
-      try {
-        seed = open(key, row.seed, publicKey);
-      } catch {
-        throw damaged();
-      } finally {
-        row.seed.fill(0);
-      }
-    } else {
-      seed = new Uint8Array(row.seed);
-      row.seed.fill(0);
-    }
-    if (seed.length !== SEED_LENGTH || !timingSafeEqual(publicKeyFromSeed(seed), publicKey)) {
-      seed.fill(0);
-      throw damaged();
-    }
-    return seed;
   }
 
   /**
@@ -451,15 +584,15 @@ export class Keystore {
    */
   rename(current: string, next: string): NamedKeyInfo {
     validateKeyName(next);
-    const db = this.#db;
-    return db
+    const sql = this.#sql;
+    return this.#db
       .transaction((): NamedKeyInfo => {
         const row = this.#infoRow(current);
         if (current === next) return toInfo(row);
-        if (db.prepare("SELECT 1 FROM keys WHERE name = ?").get(next) !== undefined) {
+        if (sql.info.get(next) !== undefined) {
           throw new IdentityError("already_exists", `a key named ${quote(next)} already exists`);
         }
-        db.prepare("UPDATE keys SET name = ? WHERE name = ?").run(next, current);
+        sql.rename.run(next, current);
         return toInfo({ ...row, name: next });
       })
       .immediate();
@@ -467,33 +600,34 @@ export class Keystore {
 
   /**
    * Deletes a key. Its seed is overwritten in the database (`secure_delete`) and the WAL is
-   * checkpointed, so the bytes leave the disk now rather than at some later checkpoint.
+   * checkpointed, so the bytes leave the disk now rather than at some later checkpoint; the
+   * imported key is dropped, so no signer made earlier can use it.
    *
    * @param name - the key's name.
    * @returns the deleted key's info (for the audit record).
    * @throws {IdentityError} `not_found` when there is no such key.
    */
   delete(name: string): NamedKeyInfo {
-    const db = this.#db;
-    const info = db
+    const info = this.#db
       .transaction((): NamedKeyInfo => {
         const row = this.#infoRow(name);
-        db.prepare("DELETE FROM keys WHERE name = ?").run(name);
+        this.#sql.delete.run(name);
         return toInfo(row);
       })
       .immediate();
+    this.#signingKeys.delete(info.publicKey);
     this.#flushWal();
     return info;
   }
 
   /**
-   * Deletes every key, with the same on-disk guarantee as {@link Keystore.delete}.
+   * Deletes every key, with the same guarantees as {@link Keystore.delete}.
    *
    * @returns how many keys were deleted.
    */
   deleteAll(): number {
-    const db = this.#db;
-    const count = db.transaction(() => db.prepare("DELETE FROM keys").run().changes).immediate();
+    const count = this.#db.transaction(() => this.#sql.deleteAll.run().changes).immediate();
+    this.#signingKeys.clear();
     if (count > 0) this.#flushWal();
     return count;
   }

@@ -3,7 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { pino } from "pino";
-import { AuditLog, auditSafe } from "../../src/audit/audit.js";
+import { AuditLog, auditSafe, subjectFields } from "../../src/audit/audit.js";
 import { tempDir } from "../helpers/daemon.js";
 
 test("auditSafe escapes everything outside printable ASCII and caps the length", () => {
@@ -44,4 +44,53 @@ test("every record field is escaped, so a caller's input cannot forge an audit l
   const logged = JSON.parse(lines[0] ?? "");
   assert.equal(logged.audit, true);
   assert.equal(logged.key_name, rec.key_name);
+});
+
+test("a document read fits the record: account, path, outcome and granting capability, escaped", () => {
+  const file = join(tempDir(), "audit.jsonl");
+  const audit = new AuditLog(pino({ level: "silent" }), file);
+  const { fields, reasonSuffix } = subjectFields({
+    kind: "document",
+    account: "z6MkAccount",
+    path: "/private/\u202enotes",
+    capability: "bafyCap",
+  });
+  assert.equal(reasonSuffix, undefined);
+  audit.record({
+    ...fields,
+    event: "document.read",
+    method: "GetDocument",
+    principal: "z6MkReader",
+    outcome: "granted",
+  });
+  audit.record({
+    ...subjectFields({ kind: "document", account: "z6MkAccount", path: "" }).fields,
+    event: "document.read",
+    method: "GetDocument",
+    outcome: "denied",
+  });
+  audit.close();
+  const [granted, denied] = readFileSync(file, "utf8")
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.equal(granted.event, "document.read");
+  assert.equal(granted.principal, "z6MkReader");
+  assert.equal(granted.account, "z6MkAccount");
+  assert.equal(granted.path, "/private/\\u{202e}notes");
+  assert.equal(granted.outcome, "granted");
+  assert.equal(granted.capability, "bafyCap");
+  assert.equal(denied.outcome, "denied");
+  assert.equal(denied.path, "", "the home document's path is recorded, not dropped");
+  assert.equal(denied.capability, undefined);
+});
+
+test("key and origin subjects map onto the fields records always had", () => {
+  assert.deepEqual(subjectFields({ kind: "key", name: "main", file: "/k.json" }), {
+    fields: { key_name: "main" },
+    reasonSuffix: 'file "/k.json"',
+  });
+  assert.deepEqual(subjectFields({ kind: "origin", origin: "https://a.example" }).fields, {
+    origin: "https://a.example",
+  });
 });

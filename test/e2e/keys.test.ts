@@ -290,7 +290,17 @@ describe("keys over RPC", () => {
     const text = readFileSync(path, "utf8");
     const file = JSON.parse(text);
     assert.equal(file.publicKey, VECTOR_ID);
-    assert.equal(file.encryption.algorithm, "argon2id+xchacha20poly1305");
+    // Seed's shape, exactly (DESIGN §3).
+    assert.deepEqual(
+      { ...file.encryption, argon2: { ...file.encryption.argon2, saltB64: "-" } },
+      {
+        kdf: "argon2id",
+        argon2: { memoryCost: 65536, timeCost: 3, parallelism: 4, saltB64: "-" },
+        cipher: "xchacha20poly1305",
+      },
+    );
+    assert.equal(Buffer.from(file.encryption.argon2.saltB64, "base64url").length, 16);
+    assert.equal(Buffer.from(file.keyB64, "base64url").length, 24 + 32 + 16);
     for (const enc of encodings(vectorSeed)) assert.equal(text.includes(enc), false);
     assert.equal(text.includes(EXPORT_PASSWORD), false);
 

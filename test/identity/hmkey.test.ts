@@ -3,6 +3,9 @@ import { mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { argon2idAsync } from "@noble/hashes/argon2.js";
+import nacl from "tweetnacl";
 import { IdentityError, type IdentityErrorCode } from "../../src/identity/errors.js";
 import {
   decodeHmkey,
@@ -71,13 +74,20 @@ describe(".hmkey.json with a password", () => {
     json = await encodeHmkey(seed, PASSWORD);
   });
 
-  it("records argon2id + XChaCha20-Poly1305 and never writes the password or the seed", () => {
+  it("records argon2id + XChaCha20-Poly1305 as Seed does and never writes the password or the seed", () => {
     const file = JSON.parse(json);
     assert.equal(file.publicKey, principal);
-    assert.deepEqual(Object.keys(file.encryption).sort(), ["algorithm", "m", "p", "salt", "t"]);
-    assert.equal(file.encryption.algorithm, "argon2id+xchacha20poly1305");
-    assert.deepEqual([file.encryption.t, file.encryption.m, file.encryption.p], [3, 65536, 4]);
-    assert.equal(Buffer.from(file.encryption.salt, "base64url").length, 16);
+    assert.deepEqual(Object.keys(file).sort(), ["createTime", "encryption", "keyB64", "publicKey"]);
+    assert.deepEqual(Object.keys(file.encryption), ["kdf", "argon2", "cipher"]);
+    assert.equal(file.encryption.kdf, "argon2id");
+    assert.equal(file.encryption.cipher, "xchacha20poly1305");
+    const { argon2 } = file.encryption;
+    assert.deepEqual(Object.keys(argon2), ["memoryCost", "timeCost", "parallelism", "saltB64"]);
+    assert.deepEqual([argon2.memoryCost, argon2.timeCost, argon2.parallelism], [65536, 3, 4]);
+    // Seed writes and reads base64url without padding (Go's RawURLEncoding).
+    assert.match(argon2.saltB64, /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(Buffer.from(argon2.saltB64, "base64url").length, 16);
+    assert.match(file.keyB64, /^[A-Za-z0-9_-]+$/);
     // 24-byte nonce + 32-byte sealed seed + 16-byte tag
     assert.equal(Buffer.from(file.keyB64, "base64url").length, 72);
     assert.ok(!json.includes(PASSWORD));
@@ -103,15 +113,94 @@ describe(".hmkey.json with a password", () => {
   it("refuses cost parameters beyond its bounds before deriving anything", async () => {
     const file = JSON.parse(json);
     for (const [k, v] of [
-      ["m", 4 * 1024 * 1024],
-      ["t", 1000],
-      ["p", 0],
-      ["t", 2.5],
-      ["m", "65536"],
+      ["memoryCost", 4 * 1024 * 1024],
+      ["timeCost", 1000],
+      ["parallelism", 0],
+      ["timeCost", 2.5],
+      ["memoryCost", "65536"],
     ] as const) {
-      const bad = JSON.stringify({ ...file, encryption: { ...file.encryption, [k]: v } });
+      const argon2 = { ...file.encryption.argon2, [k]: v };
+      const bad = JSON.stringify({ ...file, encryption: { ...file.encryption, argon2 } });
       await rejectsWith(decodeHmkey(bad, PASSWORD), "invalid_argument");
     }
+  });
+});
+
+describe("Seed's encrypted .hmkey.json", () => {
+  // Seed's own import test (backend/api/daemon/v1alpha/daemon_test.go, writeEncryptedImportKeyFile)
+  // has no file literal: it builds the file from fixed inputs. The same inputs, built here with
+  // @noble directly rather than through this daemon's code.
+  const seedBytes = new Uint8Array(32).map((_, i) => i + 1);
+  const password = "correct horse battery staple";
+  const salt = new TextEncoder().encode("0123456789abcdef");
+  const nonce = new TextEncoder().encode("123456789012345678901234");
+  const seedPrincipal = principalToString(nacl.sign.keyPair.fromSeed(seedBytes).publicKey);
+
+  async function seedFile(extra: Record<string, unknown> = {}): Promise<string> {
+    const key = await argon2idAsync(password, salt, { t: 3, m: 65536, p: 4, dkLen: 32 });
+    const sealed = xchacha20poly1305(key, nonce).encrypt(seedBytes);
+    return JSON.stringify({
+      // Seed's test file has no createTime (its importer ignores it); Seed's exports always do.
+      createTime: "2026-03-17T00:00:00.000Z",
+      publicKey: seedPrincipal,
+      keyB64: Buffer.concat([nonce, sealed]).toString("base64url"),
+      encryption: {
+        kdf: "argon2id",
+        argon2: {
+          memoryCost: 64 * 1024,
+          timeCost: 3,
+          parallelism: 4,
+          saltB64: Buffer.from(salt).toString("base64url"),
+        },
+        cipher: "xchacha20poly1305",
+      },
+      ...extra,
+    });
+  }
+
+  it("decrypts the file Seed's import test builds", async () => {
+    const decoded = await decodeHmkey(await seedFile({ profile: { name: "Alice" } }), password);
+    assert.deepEqual(decoded.seed, seedBytes);
+    assert.equal(principalToString(decoded.publicKey), seedPrincipal);
+    await rejectsWith(decodeHmkey(await seedFile(), "wrong password!"), "permission_denied");
+  });
+
+  it("writes a file that the same independent construction opens", async () => {
+    const file = JSON.parse(await encodeHmkey(seedBytes, password));
+    const { argon2 } = file.encryption;
+    const key = await argon2idAsync(password, Buffer.from(argon2.saltB64, "base64url"), {
+      t: argon2.timeCost,
+      m: argon2.memoryCost,
+      p: argon2.parallelism,
+      dkLen: 32,
+    });
+    const raw = Buffer.from(file.keyB64, "base64url");
+    assert.equal(raw.length, 24 + 32 + 16);
+    const opened = xchacha20poly1305(key, raw.subarray(0, 24)).decrypt(raw.subarray(24));
+    assert.deepEqual(opened, seedBytes);
+    assert.equal(file.publicKey, seedPrincipal);
+  });
+
+  it("still imports a file in the format this daemon wrote before", async () => {
+    // Written by the previous encodeHmkey: seed 0xa0..0xbf, password "legacy password".
+    const legacy = `{
+  "createTime": "2025-06-01T12:00:00.000Z",
+  "publicKey": "z6Mkjppjwd12cSzdhduNMf3reWgxgkUn7WFM3pnA5f3gFcLj",
+  "keyB64": "0o-BMgdwevMJNKrrraKN0H6nGONlV90quDdn6hWDJnTsxGbl39Quy1sICAJlOiYzeTKDhglf7U52J6GDBCxNmArMVHJ11Tf4",
+  "encryption": {
+    "algorithm": "argon2id+xchacha20poly1305",
+    "salt": "HP09u5whnNIcpA1afX2WoA",
+    "t": 3,
+    "m": 65536,
+    "p": 4
+  }
+}
+`;
+    const expected = new Uint8Array(32).map((_, i) => 0xa0 + i);
+    const decoded = await decodeHmkey(legacy, "legacy password");
+    assert.deepEqual(decoded.seed, expected);
+    assert.equal(decoded.createTime, "2025-06-01T12:00:00.000Z");
+    await rejectsWith(decodeHmkey(legacy, "wrong password!"), "permission_denied");
   });
 });
 
@@ -123,6 +212,16 @@ describe("malformed .hmkey.json", () => {
   };
   const other = principalToString(publicKeyFromSeed(new Uint8Array(32).fill(7)));
   const encryption = {
+    kdf: "argon2id",
+    argon2: {
+      memoryCost: 65536,
+      timeCost: 3,
+      parallelism: 4,
+      saltB64: Buffer.alloc(16, 1).toString("base64url"),
+    },
+    cipher: "xchacha20poly1305",
+  };
+  const legacyEncryption = {
     algorithm: "argon2id+xchacha20poly1305",
     salt: Buffer.alloc(16, 1).toString("base64url"),
     t: 3,
@@ -155,13 +254,38 @@ describe("malformed .hmkey.json", () => {
     "encryption not an object": JSON.stringify({ ...good, encryption: "argon2id" }),
     "unknown algorithm": JSON.stringify({
       ...good,
-      encryption: { ...encryption, algorithm: "scrypt+aes-gcm" },
+      encryption: { ...legacyEncryption, algorithm: "scrypt+aes-gcm" },
     }),
     "unknown encryption member": JSON.stringify({
       ...good,
-      encryption: { ...encryption, aad: "x" },
+      encryption: { ...legacyEncryption, aad: "x" },
     }),
     "encrypted keyB64 of the wrong length": JSON.stringify({ ...good, encryption }),
+    "legacy encrypted keyB64 of the wrong length": JSON.stringify({
+      ...good,
+      encryption: legacyEncryption,
+    }),
+    "unknown kdf": JSON.stringify({ ...good, encryption: { ...encryption, kdf: "scrypt" } }),
+    "unknown cipher": JSON.stringify({
+      ...good,
+      encryption: { ...encryption, cipher: "aes256gcm" },
+    }),
+    "unknown member in encryption": JSON.stringify({
+      ...good,
+      encryption: { ...encryption, aad: "x" },
+    }),
+    "unknown member in argon2": JSON.stringify({
+      ...good,
+      encryption: { ...encryption, argon2: { ...encryption.argon2, version: 16 } },
+    }),
+    "argon2 not an object": JSON.stringify({
+      ...good,
+      encryption: { ...encryption, argon2: "m=65536" },
+    }),
+    "no saltB64": JSON.stringify({
+      ...good,
+      encryption: { ...encryption, argon2: { ...encryption.argon2, saltB64: undefined } },
+    }),
     "publicKey of another key": JSON.stringify({ ...good, publicKey: other }),
   };
   for (const [name, json] of Object.entries(cases)) {

@@ -8,6 +8,7 @@ import {
   publicKeyFromSeed,
   SEED_ACCOUNT_PATH,
   sign,
+  signingKeyFromSeed,
   verify,
 } from "../../src/identity/keys.js";
 import { generateMnemonic, mnemonicToSeed, validateMnemonic } from "../../src/identity/mnemonic.js";
@@ -269,6 +270,22 @@ describe("Ed25519 signatures (node:crypto)", () => {
     assert.equal(verify(publicKeyFromSeed(new Uint8Array(32)), data, sig), false);
     assert.equal(verify(pub, data, sig.subarray(0, 63)), false);
     assert.equal(verify(pub.subarray(0, 31), data, sig), false);
+  });
+
+  it("an imported SigningKey derives its public key itself and signs repeatedly, as tweetnacl", () => {
+    const seed = nacl.randomBytes(32);
+    const pair = nacl.sign.keyPair.fromSeed(seed);
+    const key = signingKeyFromSeed(seed);
+    assert.equal(hex(key.publicKey), hex(pair.publicKey));
+    // The seed buffer is not retained: zeroing it afterwards changes nothing.
+    seed.fill(0);
+    for (let i = 0; i < 4; i++) {
+      const data = nacl.randomBytes(1 + i * 100);
+      const sig = key.sign(data);
+      assert.equal(sig.length, 64);
+      assert.equal(hex(sig), hex(nacl.sign.detached(data, pair.secretKey)));
+    }
+    assert.throws(() => signingKeyFromSeed(new Uint8Array(33)), isInvalidArgument);
   });
 
   it("refuses seeds that are not 32 bytes", () => {

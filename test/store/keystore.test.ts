@@ -15,7 +15,8 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import nacl from "tweetnacl";
 import { IdentityError, type IdentityErrorCode } from "../../src/identity/errors.js";
-import { publicKeyFromSeed, sign } from "../../src/identity/keys.js";
+import { decodeHmkey } from "../../src/identity/hmkey.js";
+import { publicKeyFromSeed } from "../../src/identity/keys.js";
 import { principalToString } from "../../src/identity/principal.js";
 import {
   DatabaseVersionError,
@@ -58,6 +59,12 @@ function rawBytes(dir: string): Buffer {
     .filter((p) => existsSync(p))
     .map((p) => readFileSync(p));
   return Buffer.concat(parts);
+}
+
+/** A key's seed, read back the only way the keystore gives it out: an unencrypted export. */
+async function seedOf(ks: Keystore, name: string): Promise<Uint8Array> {
+  const { contents } = await ks.exportHmkey(name);
+  return (await decodeHmkey(contents)).seed;
 }
 
 function contains(haystack: Buffer, seed: Uint8Array): boolean {
@@ -168,22 +175,22 @@ describe("Keystore without a passphrase", () => {
       ["bot 2", "main"],
     );
     assert.deepEqual(ks.get("main"), a);
-    assert.deepEqual(ks.getSeed("main"), seedA);
-    assert.deepEqual(ks.getSeed("bot 2"), seedB);
+    assert.deepEqual(await seedOf(ks, "main"), seedA);
+    assert.deepEqual(await seedOf(ks, "bot 2"), seedB);
     assert.throws(() => ks.get("nope"), errorCode("not_found"));
-    assert.throws(() => ks.getSeed("nope"), errorCode("not_found"));
+    await assert.rejects(seedOf(ks, "nope"), errorCode("not_found"));
 
     const renamed = ks.rename("main", "primary");
     assert.equal(renamed.name, "primary");
     assert.equal(renamed.publicKey, expected);
-    assert.deepEqual(ks.getSeed("primary"), seedA);
+    assert.deepEqual(await seedOf(ks, "primary"), seedA);
     assert.throws(() => ks.get("main"), errorCode("not_found"));
     assert.throws(() => ks.rename("primary", "bot 2"), errorCode("already_exists", /bot 2/));
     assert.throws(() => ks.rename("ghost", "x"), errorCode("not_found"));
     assert.equal(ks.rename("primary", "primary").name, "primary");
 
     assert.equal(ks.delete("primary").publicKey, expected);
-    assert.throws(() => ks.getSeed("primary"), errorCode("not_found"));
+    await assert.rejects(seedOf(ks, "primary"), errorCode("not_found"));
     assert.throws(() => ks.delete("primary"), errorCode("not_found"));
     assert.equal(ks.list().length, 1);
 
@@ -251,7 +258,7 @@ describe("Keystore without a passphrase", () => {
       ["main"],
     );
     const data = new TextEncoder().encode("payload");
-    const sig = sign(ks.getSeed("main"), data);
+    const sig = ks.sign("main", data);
     assert.ok(nacl.sign.detached.verify(data, sig, publicKeyFromSeed(seed)));
     assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
     db.close();
@@ -280,7 +287,111 @@ describe("Keystore without a passphrase", () => {
     const ks = await Keystore.open(db);
     ks.register("a", newSeed());
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(Buffer.from(newSeed()));
-    assert.throws(() => ks.getSeed("a"), errorCode("failed_precondition", /damaged/));
+    await assert.rejects(seedOf(ks, "a"), errorCode("failed_precondition", /damaged/));
+    db.close();
+  });
+});
+
+describe("Keystore signing", () => {
+  const data = new TextEncoder().encode("a change to sign");
+  const verifies = (sig: Uint8Array, seed: Uint8Array) =>
+    nacl.sign.detached.verify(data, sig, nacl.sign.keyPair.fromSeed(seed).publicKey);
+
+  it("signs by name and through a signer that follows the key, not the name", async () => {
+    const db = openDatabase(tempDir());
+    const ks = await Keystore.open(db);
+    const seed = newSeed();
+    const info = ks.register("main", seed);
+    assert.ok(verifies(ks.sign("main", data), seed));
+    const signer = ks.signer("main");
+    assert.equal(signer.principal, info.publicKey);
+    assert.deepEqual(signer.publicKey, publicKeyFromSeed(seed));
+    assert.ok(verifies(signer.sign(data), seed));
+
+    ks.rename("main", "primary");
+    assert.throws(() => ks.sign("main", data), errorCode("not_found", /"main"/));
+    assert.ok(verifies(ks.sign("primary", data), seed));
+    assert.ok(verifies(signer.sign(data), seed), "a rename does not break a signer");
+
+    ks.delete("primary");
+    assert.throws(() => ks.sign("primary", data), errorCode("not_found"));
+    assert.throws(() => signer.sign(data), errorCode("not_found"));
+    assert.throws(() => ks.signer("primary"), errorCode("not_found"));
+
+    // Registering the same key again makes it usable again, old signers included.
+    ks.register("again", seed);
+    assert.ok(verifies(signer.sign(data), seed));
+    ks.register("other", newSeed());
+    const other = ks.signer("other");
+    assert.equal(ks.deleteAll(), 2);
+    assert.throws(() => signer.sign(data), errorCode("not_found"));
+    assert.throws(() => other.sign(data), errorCode("not_found"));
+    db.close();
+  });
+
+  it("checks each key once, at open: a row damaged later is refused from the next open on", async () => {
+    const dir = tempDir();
+    const [seedA, seedB] = [newSeed(), newSeed()];
+    let db = openDatabase(dir);
+    let ks = await Keystore.open(db);
+    ks.register("a", seedA);
+    ks.register("b", seedB);
+    db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(Buffer.from(newSeed()));
+    // Still the key checked at register: nothing re-reads the row per signature.
+    assert.ok(verifies(ks.sign("a", data), seedA));
+    db.close();
+
+    db = openDatabase(dir);
+    ks = await Keystore.open(db);
+    assert.throws(() => ks.sign("a", data), errorCode("failed_precondition", /"a" is damaged/));
+    assert.throws(() => ks.signer("a"), errorCode("failed_precondition", /damaged/));
+    await assert.rejects(ks.exportHmkey("a"), errorCode("failed_precondition", /damaged/));
+    assert.ok(verifies(ks.sign("b", data), seedB), "one damaged row does not stop the others");
+    db.close();
+  });
+
+  it("picks up a key another connection added", async () => {
+    const dir = tempDir();
+    const seed = newSeed();
+    const db = openDatabase(dir);
+    const ks = await Keystore.open(db);
+    const db2 = openDatabase(dir);
+    (await Keystore.open(db2)).register("late", seed);
+    db2.close();
+    assert.ok(verifies(ks.sign("late", data), seed));
+    db.close();
+  });
+
+  it("refuses to sign, hand out signers or export once disposed", async () => {
+    const db = openDatabase(tempDir());
+    const ks = await Keystore.open(db);
+    ks.register("main", newSeed());
+    const signer = ks.signer("main");
+    ks.dispose();
+    assert.throws(() => ks.sign("main", data), errorCode("failed_precondition", /disposed/));
+    assert.throws(() => signer.sign(data), errorCode("failed_precondition", /disposed/));
+    assert.throws(() => ks.signer("main"), errorCode("failed_precondition"));
+    await assert.rejects(ks.exportHmkey("main"), errorCode("failed_precondition"));
+    assert.equal(ks.list().length, 1, "reading names needs no seed");
+    db.close();
+  });
+
+  it("registers from a mnemonic and imports a key file without the caller touching a seed", async () => {
+    const db = openDatabase(tempDir());
+    const ks = await Keystore.open(db);
+    const words = [...Array<string>(11).fill("abandon"), "about"];
+    const info = ks.registerMnemonic("main", words);
+    assert.equal(info.publicKey, "z6MkqqiSjqcT9NasDUXiymyB8kpgz6h3CNQaghGAoXsaYJ2f");
+    assert.throws(() => ks.registerMnemonic(" bad", words), errorCode("invalid_argument"));
+    assert.throws(() => ks.registerMnemonic("x", ["abandon"]), errorCode("invalid_argument"));
+    const { key, contents } = await ks.exportHmkey("main");
+    assert.deepEqual(key, info);
+    ks.delete("main");
+    const imported = await ks.importHmkey(contents);
+    assert.equal(imported.name, info.publicKey, "named after its principal by default");
+    ks.delete(imported.name);
+    assert.equal((await ks.importHmkey(contents, undefined, "named")).name, "named");
+    await assert.rejects(ks.importHmkey(contents, undefined, "other"), errorCode("already_exists"));
     db.close();
   });
 });
@@ -309,14 +420,14 @@ describe("Keystore with a passphrase", () => {
       assert.ok(!contains(row.seed, i === 0 ? seedA : seedB));
     }
     assert.ok(!contains(rawBytes(dir), seedA) && !contains(rawBytes(dir), seedB));
-    assert.deepEqual(ks.getSeed("a"), seedA);
+    assert.deepEqual(await seedOf(ks, "a"), seedA);
 
     // A sealed seed moved to another row must not open as that row's key.
     const [rowA, rowB] = stored;
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(rowB?.seed);
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'b'").run(rowA?.seed);
-    assert.throws(() => ks.getSeed("a"), errorCode("failed_precondition"));
-    assert.throws(() => ks.getSeed("b"), errorCode("failed_precondition"));
+    await assert.rejects(seedOf(ks, "a"), errorCode("failed_precondition"));
+    await assert.rejects(seedOf(ks, "b"), errorCode("failed_precondition"));
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(rowA?.seed);
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'b'").run(rowB?.seed);
     ks.dispose();
@@ -344,16 +455,16 @@ describe("Keystore with a passphrase", () => {
     // Derivation 3: the right passphrase still opens it.
     db = openDatabase(dir);
     ks = await Keystore.open(db, { passphrase: PASSPHRASE });
-    assert.deepEqual(ks.getSeed("a"), seedA);
-    assert.deepEqual(ks.getSeed("b"), seedB);
+    assert.deepEqual(await seedOf(ks, "a"), seedA);
+    assert.deepEqual(await seedOf(ks, "b"), seedB);
     ks.rename("a", "renamed");
-    assert.deepEqual(ks.getSeed("renamed"), seedA);
+    assert.deepEqual(await seedOf(ks, "renamed"), seedA);
     assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
 
     // Once disposed, the instance neither decrypts nor falls back to writing plaintext.
     ks.dispose();
     assert.equal(ks.encrypted, true);
-    assert.throws(() => ks.getSeed("b"), errorCode("failed_precondition"));
+    await assert.rejects(seedOf(ks, "b"), errorCode("failed_precondition"));
     const late = newSeed();
     assert.throws(() => ks.register("late", late), errorCode("failed_precondition"));
     assert.equal(db.prepare("SELECT count(*) FROM keys WHERE encrypted = 0").pluck().get(), 0);
@@ -379,8 +490,8 @@ describe("Keystore with a passphrase", () => {
     const flags = db.prepare("SELECT encrypted FROM keys").pluck().all();
     assert.deepEqual(flags, [1, 1]);
     for (const s of seeds) assert.ok(!contains(rawBytes(dir), s), "no plaintext seed on disk");
-    assert.deepEqual(ks.getSeed("k0"), seeds[0]);
-    assert.deepEqual(ks.getSeed("k1"), seeds[1]);
+    assert.deepEqual(await seedOf(ks, "k0"), seeds[0]);
+    assert.deepEqual(await seedOf(ks, "k1"), seeds[1]);
     assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
     db.close();
 
