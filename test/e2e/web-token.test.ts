@@ -6,9 +6,12 @@ import { Code } from "@connectrpc/connect";
 import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { AccessControl } from "../../src/gen/com/seed/documents/v3alpha/access_control_pb.js";
 import { Documents } from "../../src/gen/com/seed/documents/v3alpha/documents_pb.js";
+import { keyFromMnemonic, publicKeyFromSeed } from "../../src/identity/keys.js";
+import { principalToString } from "../../src/identity/principal.js";
 import { clientFor, codeOf, type Protocol } from "../helpers/clients.js";
 import { randomToken, runCli, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.js";
 import { rawHttp1 } from "../helpers/http.js";
+import { loginProof } from "../helpers/login-proof.js";
 
 const PROTOCOLS: Protocol[] = ["connect", "grpc-web", "grpc"];
 const WEB = randomToken();
@@ -95,6 +98,51 @@ describe("the web token", () => {
       assert.equal(text.includes(WEB.slice(0, 16)), false);
     }
     assert.match(d.output(), /"webTokenSource":"env"/);
+  });
+});
+
+describe("a forwarded browser user, against the real binary", () => {
+  const SITE = "https://site.example";
+  let d: TestDaemon;
+  before(async () => {
+    d = await startDaemon({
+      env: { SEED_DAEMON_WEB_TOKEN: WEB },
+      args: ["--cors-origin", SITE, "--log-level", "trace"],
+    });
+  });
+  after(async () => {
+    await d.stop();
+  });
+
+  test("needs a valid login proof for one of the --cors-origin entries", async () => {
+    const seed = keyFromMnemonic(
+      "legal winner thank year wave sausage worth useful legal winner thank yellow".split(" "),
+    );
+    const principal = principalToString(publicKeyFromSeed(seed));
+    const call = (headers: Record<string, string>, protocol: Protocol = "connect") =>
+      codeOf(clientFor(Daemon, protocol, d, WEB, headers).getInfo({}));
+    const good = loginProof(seed, SITE);
+    for (const protocol of PROTOCOLS) {
+      assert.equal(
+        await call({ "x-seed-principal": principal, "x-seed-principal-proof": good }, protocol),
+        "ok",
+        protocol,
+      );
+    }
+    const bad: Record<string, string>[] = [
+      { "x-seed-principal": principal },
+      { "x-seed-principal": principal, "x-seed-principal-proof": loginProof(seed, "null") },
+      { "x-seed-principal": principal, "x-seed-principal-proof": loginProof(seed, "app://seed") },
+      {
+        "x-seed-principal": principal,
+        "x-seed-principal-proof": loginProof(seed, "https://x.example"),
+      },
+    ];
+    for (const headers of bad) {
+      assert.equal(await call(headers), Code.Unauthenticated);
+    }
+    assert.equal(await call({ "x-seed-capabilities": "!" }), Code.InvalidArgument);
+    assert.equal(d.output().includes(good), false, "the proof never reaches the log");
   });
 });
 

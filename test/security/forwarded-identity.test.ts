@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
-import nacl from "tweetnacl";
 import { createCapability } from "../../src/blob/index.js";
 import { Documents } from "../../src/gen/com/seed/documents/v3alpha/documents_pb.js";
 import { keyFromMnemonic, publicKeyFromSeed, sign } from "../../src/identity/keys.js";
@@ -13,11 +11,11 @@ import { callerKey } from "../../src/security/caller.js";
 import { encodeCapabilitiesHeader } from "../../src/security/forwarded-capabilities.js";
 import { ForwardedIdentityResolver } from "../../src/security/forwarded-identity.js";
 import { authInterceptor } from "../../src/security/interceptors.js";
-import { encodePrincipalProof, principalProofMessage } from "../../src/security/principal-proof.js";
 import { MasterToken } from "../../src/security/token-store.js";
 import { Metrics } from "../../src/server/metrics.js";
 import { errorAndMetricsInterceptor } from "../../src/server/rpc-interceptor.js";
 import { withToken } from "../helpers/clients.js";
+import { loginProof } from "../helpers/login-proof.js";
 
 const FULL = "f".repeat(43);
 const WEB = "w".repeat(43);
@@ -34,14 +32,7 @@ const owner = account(
 const user = account("legal winner thank year wave sausage worth useful legal winner thank yellow");
 
 function proofFor(who: typeof user, origin = SITE, issuedAt = Date.now()) {
-  const challenge = new Uint8Array(32);
-  new DataView(challenge.buffer).setBigUint64(0, BigInt(issuedAt));
-  challenge.set(randomBytes(24), 8);
-  const nonce = new Uint8Array(randomBytes(16));
-  const msg = principalProofMessage(challenge, origin, nonce);
-  // An independent implementation signs, as a browser would.
-  const sig = nacl.sign.detached(msg, nacl.sign.keyPair.fromSeed(who.seed).secretKey);
-  return encodePrincipalProof({ challenge, origin, nonce, sig });
+  return loginProof(who.seed, origin, issuedAt);
 }
 
 /** Calls a handler that reports the caller it sees. */
