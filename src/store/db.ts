@@ -54,6 +54,76 @@ export const MIGRATIONS: readonly Migration[] = [
     // The documents and capabilities tables are added by a later migration, together with the
     // code that queries them, so a schema never exists without its owner.
   },
+  // 2: blob aliases and the indexes of Changes, Refs, documents and Capabilities (blob-store.ts).
+  // `blobs.cid` holds the canonical (blake2b-256) CID of the bytes, so a blob is stored once; every
+  // other column naming a blob or a link holds a canonical CID too.
+  (db) => {
+    db.exec(`
+      -- Every CID a blob is served under (its blake2b-256 and sha2-256 CIDs) -> the stored blob.
+      CREATE TABLE blob_cids (
+        cid  TEXT PRIMARY KEY,
+        blob TEXT NOT NULL REFERENCES blobs (cid)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE changes (
+        cid     TEXT    PRIMARY KEY REFERENCES blobs (cid),
+        -- the document's genesis change; a genesis change names itself
+        genesis TEXT    NOT NULL,
+        -- dep CIDs sorted and joined with '.', '' for a genesis change
+        deps    TEXT    NOT NULL,
+        ts      INTEGER NOT NULL,
+        depth   INTEGER NOT NULL,
+        signer  TEXT    NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX changes_by_genesis ON changes (genesis, ts, cid);
+
+      CREATE TABLE refs (
+        cid        TEXT    PRIMARY KEY REFERENCES blobs (cid),
+        -- the space (principal) and path ('' for home) of the document
+        account    TEXT    NOT NULL,
+        path       TEXT    NOT NULL,
+        genesis    TEXT    NOT NULL,
+        -- head CIDs sorted and joined with '.' (the version); '' for a tombstone
+        heads      TEXT    NOT NULL,
+        generation INTEGER NOT NULL,
+        ts         INTEGER NOT NULL,
+        signer     TEXT    NOT NULL,
+        visibility TEXT    NOT NULL CHECK (visibility IN ('public', 'private'))
+      ) WITHOUT ROWID;
+      CREATE INDEX refs_by_document ON refs (account, path, generation, ts, cid);
+      CREATE INDEX refs_by_genesis ON refs (genesis);
+
+      -- The current Ref of each document: highest generation, then ts, then CID.
+      CREATE TABLE documents (
+        account    TEXT    NOT NULL,
+        path       TEXT    NOT NULL,
+        ref        TEXT    NOT NULL REFERENCES refs (cid),
+        genesis    TEXT    NOT NULL,
+        heads      TEXT    NOT NULL,
+        generation INTEGER NOT NULL,
+        ts         INTEGER NOT NULL,
+        visibility TEXT    NOT NULL CHECK (visibility IN ('public', 'private')),
+        deleted    INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+        PRIMARY KEY (account, path)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE capabilities (
+        cid          TEXT    PRIMARY KEY REFERENCES blobs (cid),
+        -- the signer, which is the space
+        account      TEXT    NOT NULL,
+        path         TEXT    NOT NULL,
+        delegate     TEXT    NOT NULL,
+        role         TEXT,
+        label        TEXT,
+        audience     TEXT,
+        exp          INTEGER,
+        no_recursive INTEGER NOT NULL CHECK (no_recursive IN (0, 1)),
+        ts           INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX capabilities_by_space ON capabilities (account, path);
+      CREATE INDEX capabilities_by_delegate ON capabilities (delegate);
+    `);
+  },
 ];
 
 /** Schema version this code writes: the number of migrations. */

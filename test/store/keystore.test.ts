@@ -96,7 +96,16 @@ describe("openDatabase", () => {
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .pluck()
         .all();
-      assert.deepEqual(tables, ["blobs", "keys", "meta"]);
+      assert.deepEqual(tables, [
+        "blob_cids",
+        "blobs",
+        "capabilities",
+        "changes",
+        "documents",
+        "keys",
+        "meta",
+        "refs",
+      ]);
     } finally {
       db.close();
     }
