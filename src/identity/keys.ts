@@ -4,6 +4,7 @@ import {
   sign as cryptoSign,
   verify as cryptoVerify,
 } from "node:crypto";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import { IdentityError } from "./errors.js";
 import { mnemonicToSeed } from "./mnemonic.js";
 import { derivePath } from "./slip10.js";
@@ -36,30 +37,32 @@ export interface SigningKey {
  * Imports a seed into OpenSSL once, for any number of signatures.
  *
  * JWK rather than PKCS#8 DER: OpenSSL 3 decodes DER through its generic decoder framework,
- * about ten times slower than the raw-key path a JWK takes. Node reads only `d` from a private
- * OKP JWK (`x` must be a string but is not used), so `publicKey` is derived from the key OpenSSL
- * holds, never taken from the input; callers compare it with the public key they expect.
+ * about ten times slower than the raw-key path a JWK takes. A private OKP JWK needs `x` (Node 24
+ * refuses one without a valid `x`; Node 20 ignores it), so the public key is computed first by an
+ * independent implementation (@noble/curves) and then compared with the one derived from the key
+ * OpenSSL holds: the two must agree, and `publicKey` is never taken from the input.
  *
  * The base64url copy of the seed that the JWK needs is a JS string and cannot be zeroed; it is
  * left to the collector, which is one more reason to import a key once and keep it.
  *
  * @param seed - 32-byte Ed25519 seed; not retained (OpenSSL keeps its own copy).
- * @throws {IdentityError} `invalid_argument` when the seed is not 32 bytes.
+ * @throws {IdentityError} `invalid_argument` when the seed is not 32 bytes or not accepted.
  */
 export function signingKeyFromSeed(seed: Uint8Array): SigningKey {
   checkSeed(seed);
+  const expected = ed25519.getPublicKey(seed);
   const key = createPrivateKey({
     key: {
       kty: "OKP",
       crv: "Ed25519",
       d: Buffer.from(seed.buffer, seed.byteOffset, seed.length).toString("base64url"),
-      x: "",
+      x: Buffer.from(expected).toString("base64url"),
     },
     format: "jwk",
   });
   const x = createPublicKey(key).export({ format: "jwk" }).x;
   const publicKey = new Uint8Array(Buffer.from(x ?? "", "base64url"));
-  if (publicKey.length !== PUBLIC_KEY_LENGTH) {
+  if (publicKey.length !== PUBLIC_KEY_LENGTH || !Buffer.from(publicKey).equals(expected)) {
     throw new IdentityError("invalid_argument", "Ed25519 seed was not accepted");
   }
   return {
