@@ -3,6 +3,7 @@ import {
   createPublicKey,
   sign as cryptoSign,
   verify as cryptoVerify,
+  type KeyObject,
 } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { IdentityError } from "./errors.js";
@@ -136,13 +137,32 @@ export function verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8
     return false;
   }
   try {
-    // JWK for the same reason as signingKeyFromSeed: the DER decoder is the slow path.
-    const key = createPublicKey({
-      key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(publicKey).toString("base64url") },
-      format: "jwk",
-    });
-    return cryptoVerify(null, data, key, signature);
+    return cryptoVerify(null, data, publicKeyObject(publicKey), signature);
   } catch {
     return false;
   }
+}
+
+// Public keys of recent signers: importing a key costs more than verifying with it, and a busy
+// daemon sees the same few signers over and over. Bounded so blobs from fresh keys cannot grow
+// memory; Map order gives a cheap LRU.
+const PUBLIC_KEY_CACHE_LIMIT = 1024;
+const publicKeys = new Map<string, KeyObject>();
+
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  const x = Buffer.from(publicKey).toString("base64url");
+  const hit = publicKeys.get(x);
+  if (hit !== undefined) {
+    publicKeys.delete(x);
+    publicKeys.set(x, hit);
+    return hit;
+  }
+  // JWK for the same reason as signingKeyFromSeed: the DER decoder is the slow path.
+  const key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
+  if (publicKeys.size >= PUBLIC_KEY_CACHE_LIMIT) {
+    const oldest = publicKeys.keys().next();
+    if (!oldest.done) publicKeys.delete(oldest.value);
+  }
+  publicKeys.set(x, key);
+  return key;
 }
