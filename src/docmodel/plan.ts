@@ -1,3 +1,4 @@
+import { quoted } from "../util/text.js";
 import type { DocState } from "./doc-state.js";
 import { TRASH } from "./doc-state.js";
 import { DocModelError } from "./errors.js";
@@ -105,14 +106,16 @@ export function planOps(state: DocState | undefined, edits: readonly Edit[]): Op
         const { block, parent: to, leftSibling: left } = e;
         if (block === "" || block === TRASH) refused("move without a block id");
         if (to === TRASH) refused("use deleteBlock to delete a block");
-        if (to !== "" && !exists(to)) refused(`parent block ${to} not found`);
+        if (to !== "" && !exists(to)) refused(`parent block ${quoted(to)} not found`);
         if (block === to || isAncestor(block, to))
-          refused(`moving ${block} under ${to} makes a cycle`);
+          refused(`moving ${quoted(block)} under ${quoted(to)} makes a cycle`);
         if (block === left) refused("a block cannot be its own left sibling");
         const list = children(to);
         const leftIndex = left === "" ? -1 : list.indexOf(left);
         if (left !== "" && leftIndex < 0)
-          refused(`left sibling ${left} is not a child of ${to || "the root"}`);
+          refused(
+            `left sibling ${quoted(left)} is not a child of ${to === "" ? "the root" : quoted(to)}`,
+          );
         const here = list.indexOf(block);
         if (here >= 0 && here === leftIndex + 1) break;
         const ref = left === "" ? [] : refOf(left);

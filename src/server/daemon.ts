@@ -21,6 +21,7 @@ import { PAIRED_ORIGINS_FILE_NAME, PairedOriginStore } from "../security/paired-
 import { loadMasterToken, loadWebToken } from "../security/token-store.js";
 import type { ServiceDeps } from "../services/context.js";
 import { registerRoutes } from "../services/routes.js";
+import { BlobStore } from "../store/blob-store.js";
 import { DATABASE_FILE_NAME, DatabaseVersionError, type Db, openDatabase } from "../store/db.js";
 import { KEYSTORE_PASSPHRASE_ENV, Keystore } from "../store/keystore.js";
 import { VERSION } from "../version.js";
@@ -177,7 +178,17 @@ export async function startDaemon(
   const auth = new Authenticator(token, pairedOrigins, web?.token);
   const shutdown = new AbortController();
 
-  const deps: ServiceDeps = { config, logger, audit, startTime, pairedOrigins, keystore };
+  const stopping = new AbortController();
+  const deps: ServiceDeps = {
+    config,
+    logger,
+    audit,
+    startTime,
+    pairedOrigins,
+    keystore,
+    store: new BlobStore(db),
+    stopping: stopping.signal,
+  };
   const interceptors: Interceptor[] = [
     errorAndMetricsInterceptor(metrics, logger),
     authInterceptor(auth, audit, new ForwardedIdentityResolver(loginProofOrigins(config))),
@@ -294,6 +305,7 @@ export async function startDaemon(
   const close = () => {
     closing ??= (async () => {
       draining = true;
+      stopping.abort();
       const closed = Promise.all([
         new Promise<void>((r) => http1.close(() => r())),
         new Promise<void>((r) => h2.close(() => r())),
@@ -313,6 +325,7 @@ export async function startDaemon(
   };
   const closeNow = () => {
     draining = true;
+    stopping.abort();
     http1.close();
     h2.close();
     cutAll();

@@ -4,6 +4,7 @@ import type { AuditLog } from "../audit/audit.js";
 import type { Config } from "../config/config.js";
 import { type Caller, callerKey } from "../security/caller.js";
 import type { PairedOriginStore } from "../security/paired-origins.js";
+import type { BlobStore } from "../store/blob-store.js";
 import type { Keystore } from "../store/keystore.js";
 
 /** What every service gets: shared, long-lived daemon state. */
@@ -16,6 +17,10 @@ export interface ServiceDeps {
   readonly pairedOrigins: PairedOriginStore;
   /** The named signing keys in `seed.db`; the only holder of seeds. */
   readonly keystore: Keystore;
+  /** Blobs, documents and capabilities in `seed.db`. */
+  readonly store: BlobStore;
+  /** Aborted when the daemon starts to shut down: long streams end cleanly then. */
+  readonly stopping: AbortSignal;
 }
 
 /** The caller the auth interceptor put in the context (it always runs before handlers). */

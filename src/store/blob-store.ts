@@ -21,6 +21,8 @@
 import { parseChange } from "../blob/change.js";
 import { isWireMap } from "../blob/fields.js";
 import {
+  type AttributeValue,
+  type Block,
   type Capability,
   type Change,
   checkChangeDeps,
@@ -42,9 +44,11 @@ import {
 import {
   DocState,
   type DocumentState,
+  type Edit,
   type ChangeInput as ModelChange,
   type Op as ModelOp,
   parseVersion,
+  planOps,
   version as versionOf,
 } from "../docmodel/index.js";
 import { DomainError } from "../errors.js";
@@ -169,7 +173,14 @@ export interface CommitChangeInput {
   /** Principal (`z6Mk…`) of the key `sign` signs with. */
   readonly signer: string;
   readonly sign: SignFn;
-  readonly ops: readonly WritableOp[];
+  /** The change's body ops, as they are. Give either `ops` or `edits`. */
+  readonly ops?: readonly WritableOp[];
+  /**
+   * Logical edits (the RPC's `DocumentChange`s), planned into ops inside the transaction against
+   * the document as of the base version, so that their references name changes the new change
+   * depends on. Edits that change nothing produce no op; a change left with none is refused.
+   */
+  readonly edits?: readonly Edit[];
   /**
    * Version the change was made on. Required (non-empty) for an existing document; a stale one
    * is merged with the heads it did not know. Must be absent or `""` for a new document.
@@ -281,6 +292,34 @@ function toCapability(row: CapabilityRow): StoredCapability {
     ...(row.audience !== null && { audience: row.audience }),
     ...(row.exp !== null && { exp: row.exp }),
   };
+}
+
+// The document model's ops as the blob codec writes them: list refs as uint64s.
+function writableOps(ops: readonly ModelOp[]): WritableOp[] {
+  return ops.map((op): WritableOp => {
+    switch (op.type) {
+      case "MoveBlocks":
+        return {
+          type: "MoveBlocks",
+          blocks: op.blocks,
+          ...(op.parent !== undefined && { parent: op.parent }),
+          ...(op.ref !== undefined && { ref: op.ref.map((n) => BigInt(n)) }),
+        };
+      case "SetAttributes":
+        return {
+          type: "SetAttributes",
+          ...(op.block !== undefined && { block: op.block }),
+          attrs: op.attrs.map((a) => ({ key: a.key, value: a.value as AttributeValue })),
+        };
+      case "ReplaceBlock":
+        return { type: "ReplaceBlock", block: op.block as Block };
+      case "DeleteBlocks":
+        return op;
+      default:
+        // planOps never writes Seed's deprecated SetKey.
+        throw new Error("unexpected op from the planner");
+    }
+  });
 }
 
 function modelOp(op: Op): ModelOp {
@@ -413,6 +452,9 @@ export class BlobStore {
           "WHERE account = ? AND path IN (SELECT value FROM json_each(?)) " +
           "ORDER BY path, ts, cid",
       ),
+      capsOf: db.prepare<[string], CapabilityRow>(
+        `SELECT ${capCols} FROM capabilities WHERE account = ? ORDER BY ts, cid`,
+      ),
       capsForDelegate: db.prepare<[string], CapabilityRow>(
         `SELECT ${capCols} FROM capabilities WHERE delegate = ? ORDER BY ts, cid`,
       ),
@@ -512,6 +554,19 @@ export class BlobStore {
   // --- Documents: reads --------------------------------------------------------------------
 
   /**
+   * A document's identity and current Ref, without materialising it: what the read rule needs
+   * before anything else is looked at.
+   *
+   * @returns `undefined` when no Ref for (account, path) is stored.
+   * @throws {StoreError} `invalid_argument` for a bad path.
+   */
+  documentEntry(account: string, path: string): DocumentEntry | undefined {
+    validatePath(path);
+    const row = this.#q.document.get(account, path);
+    return row === undefined ? undefined : toEntry(row);
+  }
+
+  /**
    * A document at its current version, or at `version` (heads of this document, sorted or not,
    * joined with `.`). A deleted document comes back with `deleted: true` and no state.
    *
@@ -569,7 +624,8 @@ export class BlobStore {
   }
 
   /**
-   * Every change of the document's current version, the genesis included, by (ts, CID).
+   * Every change of the document's current version (or of `version`, as for
+   * {@link getDocument}), the genesis included, newest first: by (ts, CID) descending.
    *
    * @throws {StoreError} `not_found` for a missing or deleted document, `invalid_argument` for
    *   a bad path, page size or token.
@@ -577,31 +633,38 @@ export class BlobStore {
   listDocumentChanges(
     account: string,
     path: string,
-    options: PageOptions = {},
+    options: PageOptions & { readonly version?: string } = {},
   ): Page<DocumentChangeEntry> {
     validatePath(path);
     const size = pageSizeOf(options.pageSize);
     const after = decodePageToken("c", ["n", "s"], options.pageToken);
     const row = this.#q.document.get(account, path);
     if (row === undefined || row.deleted === 1) fail("not_found", M.documentNotFound);
-    const all = this.#changeList(this.#stateFor(row.genesis, splitList(row.heads)));
-    let start = 0;
+    const heads =
+      options.version === undefined || options.version === ""
+        ? splitList(row.heads)
+        : this.#parseHeads(options.version, row.genesis, M.versionNotFound);
+    const all = this.#changeList(this.#stateFor(row.genesis, heads));
+    // Newest first: a page is the `size` entries just before the token's position in the
+    // ascending list, reversed.
+    let stop = all.length;
     if (after !== undefined) {
       const [ts, cid] = after as [number, string];
-      // First entry strictly after (ts, cid): binary search over the sorted list.
+      // First entry at or after (ts, cid): binary search over the ascending list.
       let lo = 0;
       let hi = all.length;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
         const e = all[mid] as DocumentChangeEntry;
-        if (e.ts < ts || (e.ts === ts && e.cid <= cid)) lo = mid + 1;
+        if (e.ts < ts || (e.ts === ts && e.cid < cid)) lo = mid + 1;
         else hi = mid;
       }
-      start = lo;
+      stop = lo;
     }
-    const items = all.slice(start, start + size);
+    const from = Math.max(0, stop - size);
+    const items = all.slice(from, stop).reverse();
     const last = items[items.length - 1];
-    const more = start + size < all.length && last !== undefined;
+    const more = from > 0 && last !== undefined;
     return { items, nextPageToken: more ? encodePageToken("c", [last.ts, last.cid]) : "" };
   }
 
@@ -633,6 +696,11 @@ export class BlobStore {
       .all(account, JSON.stringify(pathPrefixes(path)))
       .filter((row) => row.path === path || row.no_recursive === 0)
       .map(toCapability);
+  }
+
+  /** Every stored capability of `account`'s space, whatever its path, by (ts, CID). */
+  listAccountCapabilities(account: string): StoredCapability[] {
+    return this.#q.capsOf.all(account).map(toCapability);
   }
 
   /** Every stored capability delegated to `delegate`, by (ts, CID). */
@@ -674,7 +742,7 @@ export class BlobStore {
   commitChange(input: CommitChangeInput): CommitResult {
     const { account, path, signer, sign } = input;
     validatePath(path);
-    if (input.ops.length === 0) fail("invalid_argument", M.noOps);
+    if ((input.ops ?? input.edits ?? []).length === 0) fail("invalid_argument", M.noOps);
     if (path === "" && input.visibility === "private") fail("failed_precondition", M.homePrivate);
     return this.#run(() => {
       const now = this.#now();
@@ -686,6 +754,8 @@ export class BlobStore {
       let generation: number;
       let visibility: Visibility;
       let refFloor: number;
+      // The document as of the base version: what the edits are planned against.
+      let baseState: DocState;
       if (doc === undefined || doc.deleted === 1) {
         if (input.baseVersion !== undefined && input.baseVersion !== "") {
           fail("not_found", M.baseVersionNotFound);
@@ -696,6 +766,7 @@ export class BlobStore {
         genesis = g.cid;
         base = [genesis];
         target = DocState.from([modelChange(g.cid, g.blob, g.cid, [])]);
+        baseState = target;
         generation = doc === undefined ? 0 : doc.generation + 1;
         refFloor = doc === undefined ? 0 : doc.ts + 1;
       } else {
@@ -714,15 +785,15 @@ export class BlobStore {
         );
         generation = doc.generation;
         refFloor = doc.ts + 1;
+        baseState = this.#stateFor(genesis, base);
       }
+      const ops = input.ops ?? writableOps(planOps(baseState, input.edits ?? []));
+      if (ops.length === 0) fail("invalid_argument", M.noEffect);
       const stored = this.#q.maxTs.get(genesis) as number | null;
       const ts = Math.max(now, Math.max(target.maxTs, stored ?? 0) + 1);
       let depth = 0;
       for (const h of base) depth = Math.max(depth, (this.#q.change.get(h) as ChangeRow).depth);
-      const change = createChange(
-        { signer, ts, genesis, deps: base, depth: depth + 1, ops: input.ops },
-        sign,
-      );
+      const change = createChange({ signer, ts, genesis, deps: base, depth: depth + 1, ops }, sign);
       // The state is about to be extended in place: take it out of the cache first, so a failure
       // below cannot leave a state with an uncommitted change behind.
       this.#states.deleteValue(target);

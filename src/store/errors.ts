@@ -27,6 +27,7 @@ export const STORE_ERROR_MESSAGES = {
   redirectUnsupported: "redirect refs are not supported",
   badChange: "change cannot be applied to the document",
   noOps: "a change needs at least one op",
+  noEffect: "the changes leave the document as it is",
   corrupt: "stored document is inconsistent",
 } as const;
 

@@ -423,11 +423,11 @@ describe("BlobStore documents", () => {
     assert.deepEqual(c.heads, [c.change]);
     const changes = store.listDocumentChanges(ALICE.principal, "/doc").items;
     assert.equal(changes.length, 5);
-    assert.ok(changes[0]?.isGenesis);
+    assert.ok(changes[4]?.isGenesis, "newest first: the genesis is last");
     const ts = changes.map((x) => x.ts);
     assert.deepEqual(
       ts,
-      [...ts].sort((x, y) => x - y),
+      [...ts].sort((x, y) => y - x),
     );
     assert.equal(new Set(ts).size, ts.length);
     db.close();
@@ -726,8 +726,9 @@ describe("BlobStore documents", () => {
       token = page.nextPageToken;
     } while (token !== "");
     assert.equal(cids.length, 1001);
-    assert.equal(cids[0], doc.genesis.cid);
-    assert.equal(cids[1000], next.change);
+    // Newest first.
+    assert.equal(cids[0], next.change);
+    assert.equal(cids[1000], doc.genesis.cid);
     assert.equal(new Set(cids).size, 1001);
     const old = store.getDocument(ALICE.principal, "/big", doc.changes[500]?.cid);
     assert.ok(old !== undefined && !old.deleted);
