@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { decodeBlobOfType } from "../blob/index.js";
+import { LruCache } from "../util/lru.js";
 import type { Credential } from "./caller.js";
 import { readForwardedCapabilities } from "./forwarded-capabilities.js";
-import { Lru, PrincipalProofVerifier } from "./principal-proof.js";
+import { PrincipalProofVerifier } from "./principal-proof.js";
 import type { VerifiedCapability } from "./read-access.js";
 
 /** Verified capability blobs kept by the hash of their bytes, so a repeated header costs a hash. */
@@ -25,7 +26,9 @@ const NONE: ForwardedIdentity = Object.freeze({ principal: undefined, capabiliti
  */
 export class ForwardedIdentityResolver {
   readonly #proofs = new PrincipalProofVerifier();
-  readonly #capabilities = new Lru<VerifiedCapability | null>(CAPABILITY_CACHE_ENTRIES);
+  readonly #capabilities = new LruCache<string, VerifiedCapability | null>(
+    CAPABILITY_CACHE_ENTRIES,
+  );
   readonly #allowedOrigins: ReadonlySet<string>;
 
   /**

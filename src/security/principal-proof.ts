@@ -15,10 +15,12 @@
  *
  * @module
  */
-import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
+import { createHash } from "node:crypto";
 import * as dagCbor from "@ipld/dag-cbor";
 import { DomainError } from "../errors.js";
+import { verify } from "../identity/keys.js";
 import { parsePrincipal } from "../identity/principal.js";
+import { LruCache } from "../util/lru.js";
 
 /** The one message of every rejected proof; it never carries header content. */
 export const PRINCIPAL_PROOF_ERROR_MESSAGE = "invalid or missing principal proof";
@@ -155,66 +157,27 @@ function checkOrigin(origin: string, allowed: ReadonlySet<string>): void {
   if (BUILT_IN_ORIGINS.has(origin) || !allowed.has(origin)) reject();
 }
 
-/** Bounded least-recently-used map (exported for tests). */
-export class Lru<V> {
-  readonly #max: number;
-  readonly #map = new Map<string, V>();
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  get(key: string): V | undefined {
-    const v = this.#map.get(key);
-    if (v !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, v);
-    }
-    return v;
-  }
-
-  set(key: string, value: V): void {
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    while (this.#map.size > this.#max) {
-      const oldest = this.#map.keys().next();
-      if (oldest.done) break;
-      this.#map.delete(oldest.value);
-    }
-  }
-
-  has(key: string): boolean {
-    return this.#map.has(key);
-  }
-
-  get size(): number {
-    return this.#map.size;
-  }
-}
-
 /** Options of {@link PrincipalProofVerifier}. */
 export interface PrincipalProofVerifierOptions {
-  /** Most verified proofs kept (and, separately, most public keys kept); default 1024. */
+  /** Most verified proofs kept; default 1024. */
   readonly maxEntries?: number;
 }
 
 /**
  * Verifies forwarded principals, caching each verified (principal, proof) pair by the SHA-256 of
  * both headers in a bounded LRU cache. A cached entry is still checked against `now` and the
- * allowed origins on every use; failures are never cached. Public keys are kept as `KeyObject`s
- * imported from JWK, in a bounded cache of their own.
+ * allowed origins on every use; failures are never cached. The signature check is
+ * `identity/keys.verify`, which keeps recent public keys imported.
  */
 export class PrincipalProofVerifier {
-  readonly #proofs: Lru<VerifiedPrincipal>;
-  readonly #keys: Lru<KeyObject>;
+  readonly #proofs: LruCache<string, VerifiedPrincipal>;
 
   constructor(options: PrincipalProofVerifierOptions = {}) {
     const max = options.maxEntries ?? DEFAULT_PROOF_CACHE_ENTRIES;
     if (!Number.isSafeInteger(max) || max < 1) {
       throw new RangeError("maxEntries must be a positive integer");
     }
-    this.#proofs = new Lru(max);
-    this.#keys = new Lru(max);
+    this.#proofs = new LruCache(max);
   }
 
   /** Number of cached verified proofs (for tests and metrics). */
@@ -280,29 +243,11 @@ export class PrincipalProofVerifier {
 
     const origin = Buffer.from(parsed.origin, "utf8");
     const message = Buffer.concat([parsed.challenge, origin, parsed.nonce]);
-    let ok = false;
-    try {
-      ok = verify(null, message, this.#keyObject(principal, publicKey), parsed.sig);
-    } catch {
-      ok = false;
-    }
-    if (!ok) reject();
+    if (!verify(publicKey, message, parsed.sig)) reject();
 
     const result: VerifiedPrincipal = Object.freeze({ principal, origin: parsed.origin, issuedAt });
     this.#proofs.set(cacheKey, result);
     return result;
-  }
-
-  #keyObject(principal: string, publicKey: Uint8Array): KeyObject {
-    let key = this.#keys.get(principal);
-    if (key === undefined) {
-      key = createPublicKey({
-        key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(publicKey).toString("base64url") },
-        format: "jwk",
-      });
-      this.#keys.set(principal, key);
-    }
-    return key;
   }
 }
 

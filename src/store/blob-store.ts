@@ -53,8 +53,8 @@ import {
 } from "../docmodel/index.js";
 import { DomainError } from "../errors.js";
 import { canWrite, type VerifiedCapability } from "../security/read-access.js";
+import { LruCache } from "../util/lru.js";
 import type { Db } from "./db.js";
-import { LruCache } from "./doc-cache.js";
 import { STORE_ERROR_MESSAGES as M, StoreError, type StoreErrorMessage } from "./errors.js";
 import {
   decodePageToken,

@@ -7,7 +7,6 @@ import { DomainError } from "../../src/errors.js";
 import { principalToString } from "../../src/identity/principal.js";
 import {
   encodePrincipalProof,
-  Lru,
   MAX_PROOF_HEADER_LENGTH,
   PRINCIPAL_PROOF_ERROR_MESSAGE,
   PROOF_MAX_AGE_MS,
@@ -322,20 +321,5 @@ describe("principal proof: cache", () => {
     }
     assert.equal(w.cacheSize, 0);
     assert.throws(() => new PrincipalProofVerifier({ maxEntries: 0 }), RangeError);
-  });
-
-  it("the least recently used entry is the one evicted", () => {
-    const lru = new Lru<number>(2);
-    lru.set("a", 1);
-    lru.set("b", 2);
-    assert.equal(lru.get("a"), 1); // a is now the most recent
-    lru.set("c", 3); // evicts b
-    assert.equal(lru.size, 2);
-    assert.ok(lru.has("a"));
-    assert.ok(!lru.has("b"));
-    assert.ok(lru.has("c"));
-    lru.set("a", 4); // refresh, no growth
-    lru.set("d", 5); // evicts c
-    assert.deepEqual([lru.has("a"), lru.has("c"), lru.has("d")], [true, false, true]);
   });
 });

@@ -19,7 +19,6 @@ import { keyFromMnemonic, signingKeyFromSeed } from "../../src/identity/keys.js"
 import { principalToString } from "../../src/identity/principal.js";
 import { BlobStore, type VersionEvent, validatePath } from "../../src/store/blob-store.js";
 import { type Db, openDatabase } from "../../src/store/db.js";
-import { LruCache } from "../../src/store/doc-cache.js";
 import { StoreError } from "../../src/store/errors.js";
 
 const dirs: string[] = [];
@@ -122,21 +121,6 @@ function handBuilt(key: Key, path: string, n: number, t0 = 1_700_000_000_000) {
   );
   return { genesis, changes, ref, head: prev };
 }
-
-describe("LruCache", () => {
-  it("keeps at most its limit, evicting the least recently used", () => {
-    const c = new LruCache<string, number>(2);
-    c.set("a", 1);
-    c.set("b", 2);
-    assert.equal(c.get("a"), 1);
-    c.set("c", 3);
-    assert.equal(c.get("b"), undefined);
-    assert.equal(c.get("a"), 1);
-    assert.equal(c.size, 2);
-    c.deleteValue(1);
-    assert.equal(c.get("a"), undefined);
-  });
-});
 
 describe("validatePath", () => {
   it("accepts Seed paths and refuses the rest with a fixed message", () => {
