@@ -16,6 +16,8 @@ export interface AuditEvent {
   method: string;
   key_name?: string | undefined;
   remote_addr?: string | undefined;
+  /** How the caller authenticated: `master` (full token), `web` or `origin` (paired). */
+  credential?: string | undefined;
   /** Who acted: the caller's principal, if it has one. */
   principal?: string | undefined;
   /** Browser origin the operation is about (pairing), normalised. */
@@ -149,6 +151,7 @@ export class AuditLog {
       method: auditSafe(ev.method),
       key_name: auditSafe(ev.key_name),
       remote_addr: auditSafe(ev.remote_addr),
+      credential: auditSafe(ev.credential),
       principal: auditSafe(ev.principal),
       origin: auditSafe(ev.origin),
       account: auditSafe(ev.account),

@@ -53,6 +53,7 @@ export function authInterceptor(
         event: "scope.denied",
         method: req.method.name,
         remote_addr: req.contextValues.get(remoteAddrKey),
+        credential: credential.kind,
         ...(credential.kind === "origin" ? { origin: credential.origin } : {}),
         outcome: "denied",
         reason: "permission_denied",

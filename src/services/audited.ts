@@ -59,6 +59,7 @@ export function recordAudit(
     event,
     method,
     remote_addr: caller.remoteAddr,
+    credential: caller.credential.kind,
     principal: caller.principal,
     outcome,
     reason: text === "" ? undefined : text,

@@ -75,6 +75,7 @@ export class DocumentReader {
       event: "document.read",
       method: this.#method,
       remote_addr: this.#caller.remoteAddr,
+      credential: this.#caller.credential.kind,
       principal: decision.principal ?? this.#caller.principal,
       ...(this.#caller.credential.kind === "origin" && { origin: this.#caller.credential.origin }),
       account: doc.account,

@@ -296,6 +296,7 @@ describe("documents over RPC", () => {
     const records = auditRecords(auditFile).filter((r) => r.event === "document.read");
     const granted = records.find((r) => r.outcome === "granted" && r.principal === BOB.principal);
     assert.equal(granted?.capability, cap.id);
+    assert.equal(granted?.credential, "web");
     assert.equal(granted?.path, "/private/plans");
     assert.ok(records.some((r) => r.outcome === "denied" && r.path === "/private/plans"));
   });

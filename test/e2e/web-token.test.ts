@@ -90,7 +90,11 @@ describe("the web token", () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.ok(
       records.some(
-        (r) => r.event === "scope.denied" && r.method === "SignData" && r.outcome === "denied",
+        (r) =>
+          r.event === "scope.denied" &&
+          r.method === "SignData" &&
+          r.outcome === "denied" &&
+          r.credential === "web",
       ),
     );
     for (const text of [d.output(), readFileSync(auditFile, "utf8")]) {
