@@ -1,4 +1,11 @@
 import { join, resolve } from "node:path";
+import {
+  AUTH_TOKEN_PATH_ENV,
+  DEFAULT_GRPC_ADDR,
+  DEFAULT_HTTP_ADDR,
+  TOKEN_FILE_NAME,
+  WEB_TOKEN_PATH_ENV,
+} from "../wire.js";
 import { isLoopbackHost, type ListenAddress, parseListenAddress, parsePort } from "./address.js";
 import { ConfigError } from "./errors.js";
 import { defaultDataDir } from "./paths.js";
@@ -54,8 +61,8 @@ export interface RawOptions {
   maxRequestBytes?: string;
 }
 
-const DEFAULT_HTTP = "127.0.0.1:55001";
-const DEFAULT_GRPC = "127.0.0.1:55002";
+const DEFAULT_HTTP = DEFAULT_HTTP_ADDR;
+const DEFAULT_GRPC = DEFAULT_GRPC_ADDR;
 const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 function splitList(value: string | undefined): string[] {
@@ -165,17 +172,17 @@ export function resolveConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.
   if (auditRaw !== undefined && auditRaw.trim() === "") {
     throw new ConfigError("--audit-log: must be a file path");
   }
-  const tokenPathRaw = raw.authTokenPath ?? env.SEED_DAEMON_AUTH_TOKEN_PATH;
+  const tokenPathRaw = raw.authTokenPath ?? env[AUTH_TOKEN_PATH_ENV];
   if (tokenPathRaw !== undefined && tokenPathRaw.trim() === "") {
     throw new ConfigError("--auth-token-path: must be a file path");
   }
 
-  const webTokenPathRaw = raw.webTokenPath ?? env.SEED_DAEMON_WEB_TOKEN_PATH;
+  const webTokenPathRaw = raw.webTokenPath ?? env[WEB_TOKEN_PATH_ENV];
   if (webTokenPathRaw !== undefined && webTokenPathRaw.trim() === "") {
     throw new ConfigError("--web-token-path: must be a file path");
   }
   const authTokenPath =
-    tokenPathRaw === undefined ? join(dataDir, "auth.token") : resolve(tokenPathRaw);
+    tokenPathRaw === undefined ? join(dataDir, TOKEN_FILE_NAME) : resolve(tokenPathRaw);
   const webTokenPath = webTokenPathRaw === undefined ? undefined : resolve(webTokenPathRaw);
   if (webTokenPath !== undefined && webTokenPath === authTokenPath) {
     throw new ConfigError("--web-token-path: must differ from the full token's file");

@@ -14,16 +14,21 @@
  */
 import * as dagCbor from "@ipld/dag-cbor";
 import { DomainError } from "../errors.js";
+import {
+  MAX_CAPABILITIES_HEADER_LENGTH,
+  MAX_FORWARDED_CAPABILITIES,
+  MAX_FORWARDED_CAPABILITY_BYTES,
+} from "../wire.js";
 import type { VerifiedCapability } from "./read-access.js";
 
 /** The one message of every refused header; it never carries header content. */
 export const CAPABILITIES_HEADER_ERROR_MESSAGE = "malformed capabilities header";
-/** Most capability blobs in one header. */
-export const MAX_FORWARDED_CAPABILITIES = 32;
-/** Largest capability blob in the header, in bytes. */
-export const MAX_FORWARDED_CAPABILITY_BYTES = 2048;
-/** Longest header, in characters, checked before decoding: 12 KiB once decoded. */
-export const MAX_CAPABILITIES_HEADER_LENGTH = 16384;
+export {
+  encodeCapabilitiesHeader,
+  MAX_CAPABILITIES_HEADER_LENGTH,
+  MAX_FORWARDED_CAPABILITIES,
+  MAX_FORWARDED_CAPABILITY_BYTES,
+} from "../wire.js";
 
 const BASE64URL_RE = /^[A-Za-z0-9_-]+$/;
 
@@ -106,9 +111,4 @@ export function readForwardedCapabilities(
     out.push(cap);
   }
   return out;
-}
-
-/** Encodes capability blobs into a header value (for clients and tests). */
-export function encodeCapabilitiesHeader(blobs: readonly Uint8Array[]): string {
-  return Buffer.from(dagCbor.encode([...blobs])).toString("base64url");
 }

@@ -21,6 +21,24 @@ import { DomainError } from "../errors.js";
 import { verify } from "../identity/keys.js";
 import { parsePrincipal } from "../identity/principal.js";
 import { LruCache } from "../util/lru.js";
+import {
+  CHALLENGE_LENGTH,
+  NONCE_LENGTH,
+  PROOF_MAX_AGE_MS,
+  PROOF_MAX_FUTURE_MS,
+  principalProofMessage,
+  SIGNATURE_LENGTH,
+} from "../wire.js";
+
+export {
+  CHALLENGE_LENGTH,
+  encodePrincipalProof,
+  NONCE_LENGTH,
+  PROOF_MAX_AGE_MS,
+  PROOF_MAX_FUTURE_MS,
+  principalProofMessage,
+  SIGNATURE_LENGTH,
+} from "../wire.js";
 
 /** The one message of every rejected proof; it never carries header content. */
 export const PRINCIPAL_PROOF_ERROR_MESSAGE = "invalid or missing principal proof";
@@ -29,16 +47,8 @@ export const PRINCIPAL_PROOF_ERROR_MESSAGE = "invalid or missing principal proof
 export const MAX_PROOF_HEADER_LENGTH = 1024;
 /** Longest accepted `origin` in a proof, in UTF-8 bytes. */
 export const MAX_PROOF_ORIGIN_BYTES = 512;
-/** Oldest accepted issue time: 30 days. */
-export const PROOF_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
-/** Furthest accepted issue time in the future (clock skew): 5 minutes. */
-export const PROOF_MAX_FUTURE_MS = 5 * 60 * 1000;
 /** Default number of verified proofs kept in the cache. */
 export const DEFAULT_PROOF_CACHE_ENTRIES = 1024;
-
-export const CHALLENGE_LENGTH = 32;
-export const NONCE_LENGTH = 16;
-export const SIGNATURE_LENGTH = 64;
 
 /** Origins that may never be a proof's origin, whatever set the caller passes. */
 const BUILT_IN_ORIGINS: ReadonlySet<string> = new Set(["null", "app://seed"]);
@@ -241,41 +251,11 @@ export class PrincipalProofVerifier {
     const issuedAt = checkIssueTime(parsed.challenge, context.now);
     checkOrigin(parsed.origin, context.allowedOrigins);
 
-    const origin = Buffer.from(parsed.origin, "utf8");
-    const message = Buffer.concat([parsed.challenge, origin, parsed.nonce]);
+    const message = principalProofMessage(parsed.challenge, parsed.origin, parsed.nonce);
     if (!verify(publicKey, message, parsed.sig)) reject();
 
     const result: VerifiedPrincipal = Object.freeze({ principal, origin: parsed.origin, issuedAt });
     this.#proofs.set(cacheKey, result);
     return result;
   }
-}
-
-/** The signed message of a proof: `challenge ‖ UTF-8(origin) ‖ nonce` (for clients and tests). */
-export function principalProofMessage(
-  challenge: Uint8Array,
-  origin: string,
-  nonce: Uint8Array,
-): Uint8Array {
-  return new Uint8Array(Buffer.concat([challenge, Buffer.from(origin, "utf8"), nonce]));
-}
-
-/**
- * Encodes a proof header from its parts (for clients and tests): base64url of canonical
- * DAG-CBOR. Does not sign; `sig` must already be the signature over
- * {@link principalProofMessage}.
- */
-export function encodePrincipalProof(proof: {
-  readonly challenge: Uint8Array;
-  readonly origin: string;
-  readonly nonce: Uint8Array;
-  readonly sig: Uint8Array;
-}): string {
-  const bytes = dagCbor.encode({
-    challenge: proof.challenge,
-    origin: proof.origin,
-    nonce: proof.nonce,
-    sig: proof.sig,
-  });
-  return Buffer.from(bytes).toString("base64url");
 }

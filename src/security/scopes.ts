@@ -25,7 +25,4 @@ export const ORIGIN_TOKEN_PROCEDURES: ReadonlySet<string> = new Set([
 ]);
 
 /** Headers through which a trusted web server forwards the browser user's identity. */
-export const PRINCIPAL_HEADER = "x-seed-principal";
-/** The browser user's login proof that must come with {@link PRINCIPAL_HEADER}. */
-export const PRINCIPAL_PROOF_HEADER = "x-seed-principal-proof";
-export const CAPABILITIES_HEADER = "x-seed-capabilities";
+export { CAPABILITIES_HEADER, PRINCIPAL_HEADER, PRINCIPAL_PROOF_HEADER } from "../wire.js";

@@ -13,6 +13,7 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { ConfigError } from "../config/errors.js";
+import { AUTH_TOKEN_ENV, WEB_TOKEN_ENV } from "../wire.js";
 
 /** Shortest token accepted from the environment. */
 export const MIN_TOKEN_LENGTH = 32;
@@ -191,7 +192,7 @@ export function loadMasterToken(opts: {
   tokenPath: string;
   dataDir: string;
 }): { token: MasterToken; source: TokenSource } {
-  return loadToken({ ...opts, envName: "SEED_DAEMON_AUTH_TOKEN" });
+  return loadToken({ ...opts, envName: AUTH_TOKEN_ENV });
 }
 
 /**
@@ -206,7 +207,7 @@ export function loadWebToken(opts: {
 }): { token: MasterToken; source: TokenSource } | undefined {
   if (opts.envToken === undefined && opts.tokenPath === undefined) return undefined;
   return loadToken({
-    envName: "SEED_DAEMON_WEB_TOKEN",
+    envName: WEB_TOKEN_ENV,
     envToken: opts.envToken,
     tokenPath: opts.tokenPath ?? "",
     dataDir: opts.dataDir,
@@ -218,7 +219,7 @@ export function loadWebToken(opts: {
  * daemon so a client never sends a token someone else could have planted.
  */
 export function readClientToken(env: NodeJS.ProcessEnv, tokenPath: string): string {
-  const fromEnv = env.SEED_DAEMON_AUTH_TOKEN;
+  const fromEnv = env[AUTH_TOKEN_ENV];
   if (fromEnv !== undefined && fromEnv.trim() !== "") return fromEnv.trim();
   const st = lstatSync(tokenPath, { throwIfNoEntry: false });
   if (st === undefined) {

@@ -1,19 +1,13 @@
 import { lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic-write.js";
+import { DAEMON_FILE_NAME, type DaemonFile, parseDaemonFile } from "../wire.js";
 
-/** Contents of `<data-dir>/daemon.json`: how clients find a running daemon. */
-export interface DaemonFile {
-  pid: number;
-  httpAddr: string;
-  grpcAddr: string;
-  startTime: string;
-  version: string;
-}
+export type { DaemonFile } from "../wire.js";
 
 /** Path of daemon.json in a data dir. */
 export function daemonFilePath(dataDir: string): string {
-  return join(dataDir, "daemon.json");
+  return join(dataDir, DAEMON_FILE_NAME);
 }
 
 /** Reads daemon.json; undefined when absent, a symlink, or not the expected shape. */
@@ -22,20 +16,11 @@ export function readDaemonFile(dataDir: string): DaemonFile | undefined {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (st === undefined || !st.isFile()) return undefined;
   try {
-    const v = JSON.parse(readFileSync(path, "utf8")) as Partial<DaemonFile>;
-    if (
-      typeof v.pid === "number" &&
-      typeof v.httpAddr === "string" &&
-      typeof v.grpcAddr === "string" &&
-      typeof v.startTime === "string" &&
-      typeof v.version === "string"
-    ) {
-      return v as DaemonFile;
-    }
-  } catch {
     // A torn or foreign file is treated as absent; the daemon rewrites it atomically.
+    return parseDaemonFile(readFileSync(path, "utf8"));
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 /** True when a process with this pid exists (signal 0 probes without delivering). */
