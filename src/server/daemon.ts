@@ -31,6 +31,7 @@ import {
   removeDaemonFile,
   writeDaemonFile,
 } from "./daemon-file.js";
+import { createIpfsHandler } from "./ipfs.js";
 import { Metrics } from "./metrics.js";
 import { createPipeline, type NodeHandler, type NodeRequest } from "./pipeline.js";
 import { errorAndMetricsInterceptor } from "./rpc-interceptor.js";
@@ -189,9 +190,11 @@ export async function startDaemon(
     store: new BlobStore(db),
     stopping: stopping.signal,
   };
+  // One resolver for the RPC interceptor and `/ipfs`: forwarded identity is verified alike.
+  const identity = new ForwardedIdentityResolver(loginProofOrigins(config));
   const interceptors: Interceptor[] = [
     errorAndMetricsInterceptor(metrics, logger),
-    authInterceptor(auth, audit, new ForwardedIdentityResolver(loginProofOrigins(config))),
+    authInterceptor(auth, audit, identity),
   ];
   const adapterOptions = {
     routes: (router: Parameters<typeof registerRoutes>[0]) => registerRoutes(router, deps),
@@ -207,7 +210,15 @@ export async function startDaemon(
 
   let httpHosts: ReadonlySet<string> = new Set();
   let grpcHosts: ReadonlySet<string> = new Set();
-  const pipelineBase = { originPolicy, auth, metrics, logger };
+  const ipfs = createIpfsHandler({
+    store: deps.store,
+    keystore,
+    audit,
+    identity,
+    publicOnly: config.publicOnly,
+    logger,
+  });
+  const pipelineBase = { originPolicy, auth, metrics, logger, ipfs };
   const http1 = createServer(
     {
       headersTimeout: HEADERS_TIMEOUT_MS,

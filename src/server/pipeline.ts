@@ -8,6 +8,7 @@ import { cors } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Authenticator } from "../security/authenticator.js";
 import { parseBearer } from "../security/bearer.js";
+import type { Credential } from "../security/caller.js";
 import { checkHost } from "../security/host-gate.js";
 import type { OriginPolicy } from "../security/origin.js";
 import {
@@ -15,6 +16,7 @@ import {
   PRINCIPAL_HEADER,
   PRINCIPAL_PROOF_HEADER,
 } from "../security/scopes.js";
+import { IPFS_ALLOWED_METHODS, type IpfsHandler, ipfsSegmentOf, isIpfsReadMethod } from "./ipfs.js";
 import type { Metrics, RejectReason } from "./metrics.js";
 
 /** A request on either listener (HTTP/1.1 or the HTTP/2 compatibility API). */
@@ -48,6 +50,11 @@ export interface PipelineOptions {
   readonly logger: Logger;
   /** The Connect/gRPC/gRPC-web handler that serves authenticated RPCs. */
   readonly rpc: NodeHandler;
+  /**
+   * `GET`/`HEAD /ipfs/{cid}`; without it those paths reach {@link rpc} like any other. Other
+   * methods on such a path get `405`, after the token check.
+   */
+  readonly ipfs?: IpfsHandler;
 }
 
 function hostOf(req: NodeRequest): string | undefined {
@@ -74,23 +81,32 @@ function isGrpc(req: NodeRequest): boolean {
   return typeof ct === "string" && /^application\/grpc(?!-web)/i.test(ct);
 }
 
+/** The Connect code name and gRPC status of each status a refusal may have. */
+const REFUSALS = {
+  401: { code: "unauthenticated", grpc: "16" },
+  403: { code: "permission_denied", grpc: "7" },
+  405: { code: "unimplemented", grpc: "12" },
+} as const;
+
 /** Ends a refused request without reading its body. */
 function refuse(
   req: NodeRequest,
   res: NodeResponse,
-  status: 401 | 403,
-  code: "unauthenticated" | "permission_denied",
+  status: keyof typeof REFUSALS,
   message: string,
+  extraHeaders: Readonly<Record<string, string>> = {},
 ): void {
+  const { code, grpc } = REFUSALS[status];
   const body = JSON.stringify({ code, message });
   const headers: Record<string, string> = {
+    ...extraHeaders,
     "content-type": "application/json",
     "content-length": String(Buffer.byteLength(body)),
     "cache-control": "no-store",
   };
   if (status === 401) headers["www-authenticate"] = 'Bearer realm="seed-daemon"';
   if (isGrpc(req)) {
-    headers["grpc-status"] = status === 401 ? "16" : "7";
+    headers["grpc-status"] = grpc;
     headers["grpc-message"] = encodeURIComponent(message);
   }
   // The answer goes out before the body is read. Node then discards a small body so the
@@ -115,7 +131,9 @@ function refuse(
 
 /**
  * The security pipeline of DESIGN §4, in order: Host gate, Origin policy, preflight, bearer,
- * then the RPC handler (whose interceptors check the token again).
+ * then the RPC handler (whose interceptors check the token again). `GET`/`HEAD /ipfs/{cid}`
+ * goes to the blob handler instead, after the bearer check, or right after the Origin policy
+ * when that handler needs no token (`--public-only`).
  */
 export function createPipeline(opts: PipelineOptions): NodeHandler {
   const { metrics, logger } = opts;
@@ -134,7 +152,7 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
     const host = checkHost(hostOf(req), opts.allowedHosts());
     if (!host.ok) {
       reject("host", req);
-      refuse(req, res, 403, "permission_denied", "host not allowed");
+      refuse(req, res, 403, "host not allowed");
       return;
     }
 
@@ -145,7 +163,7 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
     );
     if (origin.kind === "denied") {
       reject("origin", req);
-      refuse(req, res, 403, "permission_denied", "origin not allowed");
+      refuse(req, res, 403, "origin not allowed");
       return;
     }
     if (origin.kind === "allowed") {
@@ -165,6 +183,23 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
     }
 
     const path = pathOf(req);
+    const allowedOrigin = origin.kind === "allowed" ? origin.origin : undefined;
+    // `/ipfs/{cid}`: GET and HEAD go to the blob handler, tokenless ones right here, the others
+    // after the bearer check; any other method on such a path is 405 after the bearer check.
+    const ipfs = opts.ipfs;
+    const segment = ipfs === undefined ? undefined : ipfsSegmentOf(path);
+    const readsBlob = segment !== undefined && isIpfsReadMethod(req.method);
+    const serveBlob = (credential: Credential | undefined) => {
+      if (ipfs === undefined || segment === undefined) return;
+      const outcome = ipfs.serve(req, res, { segment, credential, origin: allowedOrigin });
+      // A paired origin forwarding identity is the one refusal of a token's scope there.
+      if (outcome === "permission_denied") reject("scope", req);
+    };
+    if (readsBlob && ipfs?.tokenless === true) {
+      serveBlob(undefined);
+      return;
+    }
+
     if (path === "/health" && req.method === "GET") {
       const body = '{"status":"ok"}';
       res.setHeader("content-type", "application/json");
@@ -176,18 +211,24 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
 
     const credential = opts.auth.authenticate(
       parseBearer(req.headers.authorization),
-      origin.kind === "allowed" ? origin.origin : undefined,
+      allowedOrigin,
     );
     if (credential === undefined) {
       reject("token", req);
-      refuse(req, res, 401, "unauthenticated", "missing or invalid bearer token");
+      refuse(req, res, 401, "missing or invalid bearer token");
+      return;
+    }
+
+    if (segment !== undefined) {
+      if (readsBlob) serveBlob(credential);
+      else refuse(req, res, 405, "method not allowed", { allow: IPFS_ALLOWED_METHODS });
       return;
     }
 
     if (path === "/metrics" && req.method === "GET") {
       if (credential.kind !== "master") {
         reject("scope", req);
-        refuse(req, res, 403, "permission_denied", "metrics need the master token");
+        refuse(req, res, 403, "metrics need the master token");
         return;
       }
       metrics.registry.metrics().then(

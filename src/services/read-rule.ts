@@ -60,17 +60,18 @@ export class DocumentReader {
   /** Whether the caller may read `doc`; audited when `doc` is private. */
   decide(doc: ReadSubject): ReadDecision {
     if (doc.visibility === "public") return { granted: true, reason: "public" };
-    const decision = this.#deps.publicOnly
-      ? ({ granted: false, reason: "no_capability" } as const)
-      : decideRead({
-          credential: this.#caller.credential.kind,
-          principal: this.#caller.principal,
-          localAccounts: this.#localAccounts(),
-          document: doc,
-          // The owner needs no capability: skip the lookups.
-          capabilities: this.#principals().includes(doc.account) ? [] : this.#capabilities(doc),
-          now: (this.#deps.now ?? Date.now)(),
-        });
+    // In --public-only mode nothing private is ever served: that is the mode, not a decision
+    // about this caller, so it is not audited (a tokenless flood could fill the log otherwise).
+    if (this.#deps.publicOnly) return { granted: false, reason: "no_capability" };
+    const decision = decideRead({
+      credential: this.#caller.credential.kind,
+      principal: this.#caller.principal,
+      localAccounts: this.#localAccounts(),
+      document: doc,
+      // The owner needs no capability: skip the lookups.
+      capabilities: this.#principals().includes(doc.account) ? [] : this.#capabilities(doc),
+      now: (this.#deps.now ?? Date.now)(),
+    });
     this.#deps.audit.record({
       event: "document.read",
       method: this.#method,

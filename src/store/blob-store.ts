@@ -411,7 +411,9 @@ export class BlobStore {
           "WHERE account = ? AND path = ? ORDER BY generation DESC, ts DESC, cid DESC LIMIT 1",
       ),
       documentsOfGenesis: db.prepare<[string], Omit<BlobDocument, "deleted"> & { deleted: 0 | 1 }>(
-        "SELECT DISTINCT r.account, r.path, r.visibility, d.deleted FROM refs r " +
+        // A document re-created at the path has another genesis: this one's blobs are gone.
+        "SELECT DISTINCT r.account, r.path, r.visibility, " +
+          "(d.deleted = 1 OR d.genesis <> r.genesis) AS deleted FROM refs r " +
           "JOIN documents d ON d.account = r.account AND d.path = r.path " +
           "WHERE r.genesis = ? ORDER BY r.account, r.path",
       ),
@@ -540,7 +542,7 @@ export class BlobStore {
             account: ref.account,
             path: ref.path,
             visibility: ref.visibility,
-            deleted: doc?.deleted === 1,
+            deleted: doc === undefined || doc.deleted === 1 || doc.genesis !== ref.genesis,
           },
         ],
       };

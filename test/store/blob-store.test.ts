@@ -847,6 +847,18 @@ describe("BlobStore capabilities and blob visibility", () => {
     // A change stored with no Ref naming its genesis belongs to no document.
     store.putBlobs([{ bytes: unknown.bytes }]);
     assert.deepEqual(store.blobReadTarget(unknown.cid), { kind: "document", documents: [] });
+    // Deleted, then re-created public at the same path: the old private blobs stay gone.
+    store.deleteDocument({ ...base, path: "/secret" });
+    const again = store.commitChange({ ...base, path: "/secret", ops: title("new") });
+    const gone = [{ ...priv[0], deleted: true }];
+    assert.deepEqual(store.blobReadTarget(secret.change), { kind: "document", documents: gone });
+    assert.deepEqual(store.blobReadTarget(secret.ref), { kind: "document", documents: gone });
+    assert.deepEqual(store.blobReadTarget(again.change), {
+      kind: "document",
+      documents: [
+        { account: ALICE.principal, path: "/secret", visibility: "public", deleted: false },
+      ],
+    });
     db.close();
   });
 
