@@ -85,3 +85,37 @@ export function table(header: readonly string[], rows: readonly (readonly string
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
+
+/**
+ * Text that came from elsewhere (a synced document, a stored capability) as a terminal may show
+ * it: control, line-separator and bidi-override characters become `\u…` escapes, so a title or
+ * label cannot move the cursor, recolour the screen or reorder what follows it.
+ */
+export function printable(text: string): string {
+  return text.replace(
+    /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu,
+    (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/**
+ * Every item of a paginated list RPC: calls `page` with `""`, then with each `nextPageToken`
+ * until one is empty. A token the daemon already returned ends the walk with an error instead
+ * of looping forever.
+ */
+export async function allPages<R extends { nextPageToken: string }, T>(
+  page: (pageToken: string) => Promise<R>,
+  items: (res: R) => readonly T[],
+): Promise<T[]> {
+  const out: T[] = [];
+  const seen = new Set<string>();
+  let token = "";
+  for (;;) {
+    const res = await page(token);
+    out.push(...items(res));
+    token = res.nextPageToken;
+    if (token === "") return out;
+    if (seen.has(token)) throw new CliError("the daemon returned the same page token twice");
+    seen.add(token);
+  }
+}

@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config/errors.js";
 import { VERSION } from "../version.js";
+import { registerCapabilityCommands } from "./caps.js";
+import { registerDocCommands } from "./docs.js";
 import { registerInfoCommand } from "./info.js";
 import { registerKeyCommands } from "./keys.js";
 import { registerOriginCommands } from "./origins.js";
@@ -53,6 +55,8 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerInfoCommand(program, env);
   registerKeyCommands(program, env);
   registerOriginCommands(program, env);
+  registerDocCommands(program, env);
+  registerCapabilityCommands(program, env);
   return program;
 }
 
