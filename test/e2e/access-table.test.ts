@@ -1,8 +1,8 @@
 /**
  * The private-read access table against the real binary, with two independent clients
  * (connect-node over HTTP/1.1 and grpc-js over h2c): every caller case × GetDocument,
- * ListDocuments, ListDocumentChanges and WatchDocuments. A denied case must look exactly like a
- * missing document.
+ * ListDocuments, ListDocumentChanges, WatchDocuments and `GET /ipfs/{cid}`. A denied case must
+ * look exactly like a missing document.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -31,6 +31,7 @@ import { encodeCapabilitiesHeader } from "../../src/security/forwarded-capabilit
 import { clientFor } from "../helpers/clients.js";
 import { randomToken, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { grpcJsStream, grpcJsUnary } from "../helpers/grpc-js.js";
+import { rawHttp1, rawHttp2 } from "../helpers/http.js";
 import { loginProof } from "../helpers/login-proof.js";
 
 const SITE = "https://site.example";
@@ -318,6 +319,41 @@ describe("access table (connect-node and grpc-js)", () => {
       // The public document is there for every case.
       const pub = { ...row, path: PUBLIC, readable: [PUBLIC] };
       assert.equal((await viaConnect(pub)).get, "ok", `public, ${row.name}`);
+    }
+  });
+
+  test("GET /ipfs/{cid} of a private document's change, on HTTP/1.1 and HTTP/2", async () => {
+    const docs = clientFor(Documents, "connect", d, d.token);
+    const newest = async (path: string) =>
+      (await docs.listDocumentChanges({ account: OWNER.principal, path })).changes[0]?.id ?? "";
+    const cids = new Map([
+      [DOC, await newest(DOC)],
+      [SIBLING, await newest(SIBLING)],
+    ]);
+    const noSuch = (await newest(PUBLIC)).replace(/.$/, (c) => (c === "a" ? "b" : "a"));
+    for (const [send, port] of [
+      [rawHttp1, d.httpPort],
+      [rawHttp2, d.grpcPort],
+    ] as const) {
+      const get = (row: Row, cid: string) =>
+        send({
+          port,
+          path: `/ipfs/${cid}`,
+          headers: { authorization: `Bearer ${row.token()}`, ...row.headers() },
+        });
+      for (const row of rows) {
+        const absent = await get(row, noSuch);
+        assert.equal(absent.status, 404);
+        const res = await get(row, cids.get(row.path) ?? "");
+        if (granted(row)) assert.equal(res.status, 200, row.name);
+        else {
+          assert.deepEqual(
+            [res.status, res.headers["content-type"], res.body],
+            [absent.status, absent.headers["content-type"], absent.body],
+            `${row.name}: as missing`,
+          );
+        }
+      }
     }
   });
 
