@@ -469,6 +469,14 @@ export class DocState {
       stack.push({ cur: this.#lists.get(s.block)?.head.next ?? null, out: node.children });
     }
     const heads = this.heads();
+    // The home document's genesis is Seed's fixed one with ts 0: its creation is then the time
+    // of its first real change.
+    let createTime = (this.#changes.get(genesis) as ChangeInput).ts;
+    if (createTime === 0) {
+      let first = Number.POSITIVE_INFINITY;
+      for (const c of this.#changes.values()) if (c.ts > 0 && c.ts < first) first = c.ts;
+      if (Number.isFinite(first)) createTime = first;
+    }
     this.#rendered = {
       metadata: this.#metadataView(),
       content,
@@ -476,7 +484,7 @@ export class DocState {
       version: heads.join("."),
       genesis,
       authors: [...new Set([...this.#changes.values()].map((c) => c.actor))].sort(),
-      createTime: (this.#changes.get(genesis) as ChangeInput).ts,
+      createTime,
       updateTime: this.#maxTs,
     };
     return this.#rendered;

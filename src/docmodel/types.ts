@@ -157,7 +157,10 @@ export interface DocumentState {
   genesis: string;
   /** Signers of the changes, sorted. */
   authors: string[];
-  /** `ts` of the genesis change. */
+  /**
+   * `ts` of the genesis change; for a genesis with `ts` 0 (the home document's fixed one), that
+   * of the earliest other change.
+   */
   createTime: number;
   /** Greatest `ts` of the changes. */
   updateTime: number;

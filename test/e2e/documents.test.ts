@@ -178,6 +178,26 @@ describe("documents over RPC", () => {
     assert.equal(item?.metadata.title, "Renamed");
   });
 
+  test("the home document is created with Seed's fixed genesis, and dated by its first change", async () => {
+    const home = await master().createDocumentChange({
+      account: ALICE.principal,
+      path: "",
+      signingKeyName: "alice",
+      changes: [title("Alice")],
+    });
+    const created = Number(home.createTime?.seconds ?? 0n) * 1000;
+    assert.ok(Math.abs(Date.now() - created) < 120_000, "create_time is now, not 1970");
+    const changes = await master().listDocumentChanges({ account: ALICE.principal, path: "" });
+    assert.equal(changes.changes.length, 2);
+    assert.equal(changes.changes[1]?.createTime?.seconds, 0n, "the fixed genesis has ts 0");
+    assert.equal(
+      await codeOf(
+        master().deleteDocument({ account: ALICE.principal, path: "", signingKeyName: "alice" }),
+      ),
+      Code.FailedPrecondition,
+    );
+  });
+
   test("bad input is invalid_argument and stores nothing", async () => {
     const docs = master();
     const cases: [string, Promise<unknown>][] = [
