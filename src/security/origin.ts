@@ -1,5 +1,5 @@
 /**
- * Origin normalisation and the origin allowlist policy (DESIGN §4, step 2).
+ * Origin normalisation and the origin allowlist policy (docs/architecture.md, pipeline step 2).
  *
  * Everything here is pure: no I/O, no clock, no globals. The request pipeline decides what to do
  * with a verdict; this module only decides what the verdict is.

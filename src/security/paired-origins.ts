@@ -1,5 +1,5 @@
 /**
- * Origins the user paired at runtime, each with its own origin-bound token (DESIGN §4 step 2,
+ * Origins the user paired at runtime, each with its own origin-bound token (docs/architecture.md, pipeline step 2,
  * §5 `paired_origins.json`).
  *
  * Only SHA-256 digests of tokens are kept, in memory and on disk: the token itself is shown once,

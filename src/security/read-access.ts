@@ -17,7 +17,7 @@
  * - `role` is `WRITER` or `AGENT` in Seed (plus this daemon's `READER`); no role grants nothing
  *   (Seed's writer query matches only those roles). An `AGENT` capability is never tied to a
  *   path in Seed (its indexer refuses one with a path); the blob codec enforces that too.
- * - `exp` and `noRecursive` are this daemon's extensions (DESIGN §3).
+ * - `exp` and `noRecursive` are this daemon's extensions (docs/documents.md).
  *
  * ## Chains
  *
@@ -62,7 +62,7 @@ export interface VerifiedCapability {
 }
 
 /**
- * How the request authenticated (DESIGN §4 credentials table):
+ * How the request authenticated (docs/security.md, the credentials table):
  * - `master`: the full token. With no principal it is the local user, owner of every key in the
  *   keystore (`localAccounts`); with a verified forwarded principal it is that principal only.
  * - `web`: the web token. With no principal it is anonymous (public documents only).
@@ -119,7 +119,7 @@ export interface ReadDecision {
 
 /** Roles that grant reading. */
 export const READ_ROLES: ReadonlySet<string> = new Set<AccessRole>(["READER", "WRITER", "AGENT"]);
-/** Roles that grant writing (DESIGN / issue 7 item 4). */
+/** Roles that grant writing (docs/documents.md, "Who may write"). */
 export const WRITE_ROLES: ReadonlySet<string> = new Set<AccessRole>(["WRITER", "AGENT"]);
 
 // The shape of Seed's paths: "" or "/seg/seg", no empty segment, no trailing "/". Character

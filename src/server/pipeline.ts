@@ -130,7 +130,7 @@ function refuse(
 }
 
 /**
- * The security pipeline of DESIGN §4, in order: Host gate, Origin policy, preflight, bearer,
+ * The security pipeline of docs/architecture.md ("A request, step by step"), in order: Host gate, Origin policy, preflight, bearer,
  * then the RPC handler (whose interceptors check the token again). `GET`/`HEAD /ipfs/{cid}`
  * goes to the blob handler instead, after the bearer check, or right after the Origin policy
  * when that handler needs no token (`--public-only`).

@@ -1,5 +1,5 @@
 /**
- * Crash-safe replacement of small files (DESIGN §5: "write temp + fsync + rename").
+ * Crash-safe replacement of small files (docs/architecture.md, "Files in the data dir": temp + fsync + rename).
  *
  * @module
  */

@@ -103,7 +103,7 @@ describe("Capability from `abandon … about` to `legal winner …` (hand-assemb
     return Uint8Array.from(cMap(fields(sig)));
   }
 
-  it("uses the DESIGN keys", () => {
+  it("uses the documented vector keys", () => {
     assert.equal(issuer.principal, "z6MkqqiSjqcT9NasDUXiymyB8kpgz6h3CNQaghGAoXsaYJ2f");
     assert.equal(delegate.principal, SEED_HOME_GENESIS.account);
   });

@@ -113,7 +113,7 @@ describe("keys over RPC", () => {
     return words;
   }
 
-  test("RegisterKey derives the DESIGN vector", async () => {
+  test("RegisterKey derives the documented vector", async () => {
     const key = await daemon.registerKey({ mnemonic: VECTOR, name: "main" });
     assert.equal(key.publicKey, VECTOR_ID);
     assert.equal(key.accountId, VECTOR_ID);
@@ -290,7 +290,7 @@ describe("keys over RPC", () => {
     const text = readFileSync(path, "utf8");
     const file = JSON.parse(text);
     assert.equal(file.publicKey, VECTOR_ID);
-    // Seed's shape, exactly (DESIGN §3).
+    // Seed's shape, exactly (docs/keys.md).
     assert.deepEqual(
       { ...file.encryption, argon2: { ...file.encryption.argon2, saltB64: "-" } },
       {

@@ -25,7 +25,7 @@ function isInvalidArgument(err: unknown): boolean {
 }
 
 describe("Seed account key from a mnemonic", () => {
-  it("matches the DESIGN vector (abandon x11 about, no passphrase)", () => {
+  it("matches the documented vector (abandon x11 about, no passphrase)", () => {
     const seed = keyFromMnemonic(ABANDON_ABOUT, "");
     assert.equal(
       principalToString(publicKeyFromSeed(seed)),

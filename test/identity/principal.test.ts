@@ -11,7 +11,7 @@ import {
   publicKeyFromPrincipalBytes,
 } from "../../src/identity/principal.js";
 
-const DESIGN_PRINCIPAL = "z6MkqqiSjqcT9NasDUXiymyB8kpgz6h3CNQaghGAoXsaYJ2f";
+const VECTOR_PRINCIPAL = "z6MkqqiSjqcT9NasDUXiymyB8kpgz6h3CNQaghGAoXsaYJ2f";
 
 function isInvalidArgument(err: unknown): boolean {
   return err instanceof IdentityError && err.code === "invalid_argument";
@@ -28,29 +28,29 @@ describe("principals", () => {
   });
 
   it("encodes the multicodec ed25519-pub varint 0xed 0x01 before the key", () => {
-    const pub = parsePrincipal(DESIGN_PRINCIPAL);
+    const pub = parsePrincipal(VECTOR_PRINCIPAL);
     const bytes = principalBytes(pub);
     assert.equal(bytes.length, 34);
     assert.deepEqual([...bytes.subarray(0, 2)], [0xed, 0x01]);
     assert.deepEqual(bytes.subarray(2), pub);
-    assert.deepEqual(base58btc.decode(DESIGN_PRINCIPAL), bytes);
+    assert.deepEqual(base58btc.decode(VECTOR_PRINCIPAL), bytes);
     assert.deepEqual(publicKeyFromPrincipalBytes(bytes), pub);
-    assert.equal(principalToString(pub), DESIGN_PRINCIPAL);
+    assert.equal(principalToString(pub), VECTOR_PRINCIPAL);
   });
 
   it("rejects strings that are not Ed25519 base58btc principals", () => {
-    const pub = parsePrincipal(DESIGN_PRINCIPAL);
+    const pub = parsePrincipal(VECTOR_PRINCIPAL);
     const bad = [
       "",
       "z",
-      DESIGN_PRINCIPAL.slice(1), // no multibase prefix
-      `Z${DESIGN_PRINCIPAL.slice(1)}`, // base58flickr, a different alphabet
-      ` ${DESIGN_PRINCIPAL}`,
-      `${DESIGN_PRINCIPAL} `,
-      `${DESIGN_PRINCIPAL.slice(0, 10)}0${DESIGN_PRINCIPAL.slice(11)}`, // 0 is not base58
-      `${DESIGN_PRINCIPAL.slice(0, 10)}l${DESIGN_PRINCIPAL.slice(11)}`, // nor is l
-      DESIGN_PRINCIPAL.slice(0, -1), // truncated
-      `${DESIGN_PRINCIPAL}1`, // one byte too many
+      VECTOR_PRINCIPAL.slice(1), // no multibase prefix
+      `Z${VECTOR_PRINCIPAL.slice(1)}`, // base58flickr, a different alphabet
+      ` ${VECTOR_PRINCIPAL}`,
+      `${VECTOR_PRINCIPAL} `,
+      `${VECTOR_PRINCIPAL.slice(0, 10)}0${VECTOR_PRINCIPAL.slice(11)}`, // 0 is not base58
+      `${VECTOR_PRINCIPAL.slice(0, 10)}l${VECTOR_PRINCIPAL.slice(11)}`, // nor is l
+      VECTOR_PRINCIPAL.slice(0, -1), // truncated
+      `${VECTOR_PRINCIPAL}1`, // one byte too many
       base64.encode(principalBytes(pub)), // right bytes, wrong base
       base58btc.encode(Uint8Array.of(0xe7, 0x01, ...new Uint8Array(33).fill(2))), // secp256k1-pub
       base58btc.encode(Uint8Array.of(0xed, 0x01, ...pub.subarray(1))), // 31-byte key

@@ -42,7 +42,7 @@ test("buf generate would not change src/gen", () => {
   }
 });
 
-test("the wire contract names every RPC of DESIGN §3", () => {
+test("the wire contract names every RPC of the wire contract (docs/architecture.md)", () => {
   const daemon = readFileSync(join(ROOT, "proto/com/seed/daemon/v1alpha/daemon.proto"), "utf8");
   const docs = readFileSync(join(ROOT, "proto/com/seed/documents/v3alpha/documents.proto"), "utf8");
   const acl = readFileSync(
