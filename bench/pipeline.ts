@@ -7,9 +7,9 @@
  * Rows: GET /health (Host gate only) is the baseline; GetInfo over Connect (full pipeline +
  * interceptors + protobuf) and a refused request (401 before the body is read) are compared to it.
  */
-import { Agent, request } from "node:http";
-import { performance } from "node:perf_hooks";
+import { Agent } from "node:http";
 import { startDaemon } from "../test/helpers/daemon.js";
+import { interleave, load, send } from "./lib.js";
 
 const total = Number(process.argv[2] ?? 3000);
 const concurrency = Number(process.argv[3] ?? 16);
@@ -17,34 +17,24 @@ const concurrency = Number(process.argv[3] ?? 16);
 const d = await startDaemon({ args: ["--log-level", "warn"] });
 const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
 
-function once(method: string, path: string, headers: Record<string, string>, body?: string) {
-  return new Promise<number>((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port: d.httpPort, method, path, headers, agent },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
+async function once(method: string, path: string, headers: Record<string, string>, body?: string) {
+  const res = await send({
+    port: d.httpPort,
+    agent,
+    method,
+    path,
+    headers,
+    ...(body !== undefined && { body }),
   });
+  return res.status;
 }
 
 async function run(name: string, send: () => Promise<number>, expect: number) {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        next++;
-        const status = await send();
-        if (status !== expect) throw new Error(`${name}: status ${status}`);
-      }
-    }),
-  );
-  const ms = performance.now() - t0;
-  return { name, rps: (total / ms) * 1000 };
+  const rps = await load(total, concurrency, async () => {
+    const status = await send();
+    if (status !== expect) throw new Error(`${name}: status ${status}`);
+  });
+  return { name, rps };
 }
 
 const json = { "content-type": "application/json" };
@@ -77,20 +67,12 @@ const cases = [
 ];
 try {
   // Warm-up, then two interleaved rounds so drift hits every row alike.
-  for (const c of cases) await c();
-  const rows = new Map<string, number[]>();
-  for (let round = 0; round < 2; round++) {
-    for (const c of cases) {
-      const r = await c();
-      rows.set(r.name, [...(rows.get(r.name) ?? []), r.rps]);
-    }
-  }
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const base = mean(rows.get("health (baseline)") ?? [1]);
+  const rows = await interleave(cases, 2);
+  const base = rows.get("health (baseline)") ?? 1;
   console.log(`requests=${total} concurrency=${concurrency}`);
   for (const [name, rps] of rows) {
     console.log(
-      `${name.padEnd(24)} ${mean(rps).toFixed(0).padStart(7)} req/s  ratio ${(mean(rps) / base).toFixed(2)}`,
+      `${name.padEnd(24)} ${rps.toFixed(0).padStart(7)} req/s  ratio ${(rps / base).toFixed(2)}`,
     );
   }
 } finally {

@@ -6,9 +6,9 @@
  *
  *   node --import tsx bench/sign.ts [requests=3000] [concurrency=16]
  */
-import { Agent, request } from "node:http";
-import { performance } from "node:perf_hooks";
+import { Agent } from "node:http";
 import { startDaemon } from "../test/helpers/daemon.js";
+import { interleave, load, send } from "./lib.js";
 
 const total = Number(process.argv[2] ?? 3000);
 const concurrency = Number(process.argv[3] ?? 16);
@@ -18,44 +18,23 @@ const concurrency = Number(process.argv[3] ?? 16);
 const d = await startDaemon({ args: ["--log-level", "warn"] });
 const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
 
-function once(path: string, body: string) {
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port: d.httpPort,
-        method: "POST",
-        path,
-        headers: { "content-type": "application/json", authorization: `Bearer ${d.token}` },
-        agent,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
-        );
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
+async function once(path: string, body: string) {
+  const res = await send({
+    port: d.httpPort,
+    agent,
+    path,
+    headers: { "content-type": "application/json", authorization: `Bearer ${d.token}` },
+    body,
   });
+  return { status: res.status, text: res.body.toString("utf8") };
 }
 
 async function run(name: string, path: string, body: string) {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        next++;
-        const res = await once(path, body);
-        if (res.status !== 200) throw new Error(`${name}: status ${res.status} ${res.text}`);
-      }
-    }),
-  );
-  const ms = performance.now() - t0;
-  return { name, rps: (total / ms) * 1000 };
+  const rps = await load(total, concurrency, async () => {
+    const res = await once(path, body);
+    if (res.status !== 200) throw new Error(`${name}: status ${res.status} ${res.text}`);
+  });
+  return { name, rps };
 }
 
 const DAEMON = "/com.seed.daemon.v1alpha.Daemon";
@@ -73,20 +52,12 @@ try {
   );
   if (reg.status !== 200) throw new Error(`RegisterKey: ${reg.status} ${reg.text}`);
   // Warm-up, then three interleaved rounds so drift hits every row alike.
-  for (const c of cases) await c();
-  const rows = new Map<string, number[]>();
-  for (let round = 0; round < 3; round++) {
-    for (const c of cases) {
-      const r = await c();
-      rows.set(r.name, [...(rows.get(r.name) ?? []), r.rps]);
-    }
-  }
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const base = mean(rows.get("GetInfo (baseline)") ?? [1]);
+  const rows = await interleave(cases, 3);
+  const base = rows.get("GetInfo (baseline)") ?? 1;
   console.log(`requests=${total} concurrency=${concurrency}`);
   for (const [name, rps] of rows) {
     console.log(
-      `${name.padEnd(20)} ${mean(rps).toFixed(0).padStart(7)} req/s  ratio ${(mean(rps) / base).toFixed(2)}`,
+      `${name.padEnd(20)} ${rps.toFixed(0).padStart(7)} req/s  ratio ${(rps / base).toFixed(2)}`,
     );
   }
 } finally {
