@@ -15,6 +15,8 @@ import type { BlobStore, Visibility } from "../store/blob-store.js";
 import { STORE_ERROR_MESSAGES, StoreError } from "../store/errors.js";
 import type { Keystore } from "../store/keystore.js";
 
+const NO_ACCOUNTS: ReadonlySet<string> = new Set();
+
 /** The document a read is about. */
 export interface ReadSubject {
   readonly account: string;
@@ -66,7 +68,8 @@ export class DocumentReader {
     const decision = decideRead({
       credential: this.#caller.credential.kind,
       principal: this.#caller.principal,
-      localAccounts: this.#localAccounts(),
+      // Only the full token without a forwarded principal is the local user.
+      localAccounts: this.#isLocalUser() ? this.#localAccounts() : NO_ACCOUNTS,
       document: doc,
       // The owner needs no capability: skip the lookups.
       capabilities: this.#principals().includes(doc.account) ? [] : this.#capabilities(doc),
@@ -93,6 +96,10 @@ export class DocumentReader {
     if (!this.decide(doc).granted) throw documentNotFound();
   }
 
+  #isLocalUser(): boolean {
+    return this.#caller.credential.kind === "master" && this.#caller.principal === undefined;
+  }
+
   #localAccounts(): ReadonlySet<string> {
     this.#local ??= new Set(this.#deps.keystore.list().map((k) => k.accountId));
     return this.#local;
@@ -103,7 +110,7 @@ export class DocumentReader {
     const { credential, principal } = this.#caller;
     if (credential.kind === "origin") return [];
     if (principal !== undefined) return [principal];
-    return credential.kind === "master" ? [...this.#localAccounts()] : [];
+    return this.#isLocalUser() ? [...this.#localAccounts()] : [];
   }
 
   #capabilities(doc: ReadSubject): VerifiedCapability[] {

@@ -73,6 +73,8 @@ export type Visibility = "public" | "private";
 
 /** Default number of materialised document states kept. */
 export const DEFAULT_STATE_CACHE_SIZE = 64;
+/** Most capability lists (per space and path, per delegate) kept for the read rule. */
+const CAPABILITY_LIST_CACHE_SIZE = 1024;
 /** Most heads a version string may name. */
 export const MAX_VERSION_HEADS = 64;
 // Tries at a fresh genesis ts before giving up (two creations by one signer in one ms).
@@ -354,6 +356,9 @@ function modelChange(cid: string, change: Change, genesis: string, deps: string[
 export class BlobStore {
   readonly #now: () => number;
   readonly #states: LruCache<string, DocState>;
+  readonly #capLists = new LruCache<string, readonly StoredCapability[]>(
+    CAPABILITY_LIST_CACHE_SIZE,
+  );
   readonly #listeners = new Set<VersionListener>();
   readonly #sortedChanges = new WeakMap<DocState, DocumentChangeEntry[]>();
   readonly #txn: { immediate: (fn: () => unknown) => unknown };
@@ -690,14 +695,16 @@ export class BlobStore {
     account: string,
     path: string,
     options: { readonly ignoreInherited?: boolean } = {},
-  ): StoredCapability[] {
+  ): readonly StoredCapability[] {
     validatePath(path);
     if (options.ignoreInherited === true)
       return this.#q.capsAt.all(account, path).map(toCapability);
-    return this.#q.capsIn
-      .all(account, JSON.stringify(pathPrefixes(path)))
-      .filter((row) => row.path === path || row.no_recursive === 0)
-      .map(toCapability);
+    return this.#cachedCaps(`s ${account} ${path}`, () =>
+      this.#q.capsIn
+        .all(account, JSON.stringify(pathPrefixes(path)))
+        .filter((row) => row.path === path || row.no_recursive === 0)
+        .map(toCapability),
+    );
   }
 
   /** Every stored capability of `account`'s space, whatever its path, by (ts, CID). */
@@ -706,8 +713,21 @@ export class BlobStore {
   }
 
   /** Every stored capability delegated to `delegate`, by (ts, CID). */
-  listCapabilitiesForDelegate(delegate: string): StoredCapability[] {
-    return this.#q.capsForDelegate.all(delegate).map(toCapability);
+  listCapabilitiesForDelegate(delegate: string): readonly StoredCapability[] {
+    return this.#cachedCaps(`d ${delegate}`, () =>
+      this.#q.capsForDelegate.all(delegate).map(toCapability),
+    );
+  }
+
+  // The read rule asks for the same capability lists on every private read. They are cached
+  // until the next capability is stored; never inside a transaction, which may still roll back.
+  #cachedCaps(key: string, load: () => StoredCapability[]): readonly StoredCapability[] {
+    if (this.#inTx) return load();
+    const hit = this.#capLists.get(key);
+    if (hit !== undefined) return hit;
+    const list = Object.freeze(load());
+    this.#capLists.set(key, list);
+    return list;
   }
 
   /**
@@ -990,6 +1010,7 @@ export class BlobStore {
   #indexCapability(cid: string, c: Capability): void {
     if (this.#q.capability.get(cid) !== undefined) return;
     const path = validatePath(c.path ?? "");
+    this.#capLists.clear();
     this.#q.insertCapability.run(
       cid,
       c.signer,

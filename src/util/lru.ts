@@ -36,6 +36,11 @@ export class LruCache<K, V> {
     }
   }
 
+  /** Removes every entry. */
+  clear(): void {
+    this.#map.clear();
+  }
+
   /** Removes every entry whose value is `value`. */
   deleteValue(value: V): void {
     for (const [k, v] of this.#map) if (v === value) this.#map.delete(k);

@@ -774,7 +774,7 @@ describe("BlobStore capabilities and blob visibility", () => {
       BOB.sign,
     );
     store.putBlobs([all, a, ab, aOnly, aB, bobs].map((c) => ({ bytes: c.bytes })));
-    const cids = (xs: { cid: string }[]) => xs.map((x) => x.cid).sort();
+    const cids = (xs: readonly { cid: string }[]) => xs.map((x) => x.cid).sort();
     assert.deepEqual(
       cids(store.listCapabilities(ALICE.principal, "/a/b")),
       [all.cid, a.cid, aB.cid].sort(),
@@ -796,6 +796,17 @@ describe("BlobStore capabilities and blob visibility", () => {
       cids(store.listCapabilitiesForDelegate(CAROL.principal)),
       [aOnly.cid, bobs.cid].sort(),
     );
+    // Lists are cached for the read rule; storing a capability is seen at once.
+    const later = createCapability(
+      { signer: ALICE.principal, ts: 11, delegate: CAROL.principal, role: "READER", path: "/a/b" },
+      ALICE.sign,
+    );
+    store.putBlobs([{ bytes: later.bytes }]);
+    assert.deepEqual(
+      cids(store.listCapabilitiesForDelegate(CAROL.principal)),
+      [aOnly.cid, bobs.cid, later.cid].sort(),
+    );
+    assert.ok(cids(store.listCapabilities(ALICE.principal, "/a/b")).includes(later.cid));
     const got = store.getCapability(aOnly.cid);
     assert.deepEqual(got && [got.signer, got.delegate, got.path, got.role, got.noRecursive], [
       ALICE.principal,
