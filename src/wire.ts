@@ -81,7 +81,7 @@ export function parseDaemonFile(text: string): DaemonFile | undefined {
 
 /** Challenge bytes: an 8-byte big-endian Unix-ms issue time, then 24 random bytes. */
 export const CHALLENGE_LENGTH = 32;
-/** Nonce bytes, chosen by the browser. */
+/** Nonce bytes: random, issued with the challenge and used once. */
 export const NONCE_LENGTH = 16;
 /** Ed25519 signature bytes. */
 export const SIGNATURE_LENGTH = 64;
