@@ -49,6 +49,14 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
       "web token file for a web server: read RPCs only (created 0600 if missing; env SEED_DAEMON_WEB_TOKEN wins)",
     )
     .option("--max-request-bytes <n>", "largest request body (default 4 MiB)")
+    .option(
+      "--ready-fd <fd>",
+      'for launchers: once both listeners are bound, write one JSON line {"ready":true,"httpAddr","grpcAddr","pid","version"} to this file descriptor (closed after, unless it is 1 or 2)',
+    )
+    .option(
+      "--exit-with-parent",
+      "for launchers: stdin is a pipe from the parent; when it ends (the parent exited, even by SIGKILL), shut down as on SIGTERM",
+    )
     .action(async (opts) => {
       process.exitCode = await runDaemon(opts, env);
     });

@@ -1,15 +1,20 @@
+/**
+ * The CLI's way to the running daemon (flags, daemon.json, the daemon's own token checks). Not
+ * part of `seed-daemon/client` ({@link ./index.ts}): it uses daemon internals.
+ *
+ * @module
+ */
 import { join, resolve } from "node:path";
-import { type Client, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import { parseListenAddress } from "../config/address.js";
 import { ConfigError } from "../config/errors.js";
 import { defaultDataDir } from "../config/paths.js";
-import { Daemon } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
-import { AccessControl } from "../gen/com/seed/documents/v3alpha/access_control_pb.js";
-import { Documents } from "../gen/com/seed/documents/v3alpha/documents_pb.js";
 import { readClientToken } from "../security/token-store.js";
 import { readDaemonFile } from "../server/daemon-file.js";
-import { bearerInterceptor } from "./auth.js";
+import {
+  createDaemonClients,
+  createDaemonTransport,
+  type DaemonServiceClients,
+} from "./transport.js";
 
 /** How a client finds the daemon and its token. */
 export interface ClientOptions {
@@ -22,11 +27,8 @@ export interface ClientOptions {
 }
 
 /** Typed clients for the three services, over Connect on the HTTP/1.1 listener. */
-export interface DaemonClients {
+export interface DaemonClients extends DaemonServiceClients {
   readonly baseUrl: string;
-  readonly daemon: Client<typeof Daemon>;
-  readonly documents: Client<typeof Documents>;
-  readonly accessControl: Client<typeof AccessControl>;
 }
 
 /** A wildcard bind is reached through loopback: the Host gate accepts loopback names. */
@@ -53,15 +55,5 @@ export function connectToDaemon(
   const tokenPath =
     opts.authTokenPath ?? env.SEED_DAEMON_AUTH_TOKEN_PATH ?? join(dataDir, "auth.token");
   const token = readClientToken(env, resolve(tokenPath));
-  const transport = createConnectTransport({
-    baseUrl,
-    httpVersion: "1.1",
-    interceptors: [bearerInterceptor(token)],
-  });
-  return {
-    baseUrl,
-    daemon: createClient(Daemon, transport),
-    documents: createClient(Documents, transport),
-    accessControl: createClient(AccessControl, transport),
-  };
+  return { baseUrl, ...createDaemonClients(createDaemonTransport({ baseUrl, token })) };
 }
