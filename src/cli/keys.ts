@@ -15,6 +15,7 @@ import { resolve } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { NamedKey } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
+import { generateMnemonic, MNEMONIC_WORD_COUNTS } from "../identity/mnemonic.js";
 import {
   CliError,
   type CommonClientOptions,
@@ -43,6 +44,11 @@ interface RegisterOptions extends CommonClientOptions {
   name?: string;
 }
 
+interface NewKeyOptions extends CommonClientOptions {
+  name?: string;
+  words?: number;
+}
+
 interface ImportOptions extends CommonClientOptions {
   name?: string;
   passwordStdin?: boolean;
@@ -62,7 +68,9 @@ interface SignOptions extends CommonClientOptions {
 }
 
 function parseWordCount(value: string): number {
-  if (!/^\d{1,3}$/.test(value)) throw new InvalidArgumentError("expected 12, 15, 18, 21 or 24");
+  if (!MNEMONIC_WORD_COUNTS.includes(Number(value)) || !/^\d+$/.test(value)) {
+    throw new InvalidArgumentError("word count must be 12, 15, 18, 21 or 24");
+  }
   return Number(value);
 }
 
@@ -103,7 +111,7 @@ async function readSignData(opts: SignOptions): Promise<Uint8Array> {
   if (opts.dataHex !== undefined) {
     const hex = opts.dataHex;
     if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
-      throw new CliError("--data-hex: expected an even number of hex digits", 2);
+      throw new CliError("--data-hex: not hex (expected an even number of hex digits)", 2);
     }
     return Buffer.from(hex, "hex");
   }
@@ -136,20 +144,53 @@ function isPasswordRequired(err: unknown): boolean {
 export function registerKeyCommands(program: Command, env: NodeJS.ProcessEnv): void {
   const keys = program
     .command("keys")
-    .description("create, import, export, list, rename, delete and use signing keys");
+    .description(
+      "signing keys: new, gen-mnemonic, register, list, rename, delete, delete-all, import, export, sign",
+    );
 
+  // Needs no daemon: the words are made here and stored nowhere.
+  // The client options are accepted (and unused) so that scripts passing them keep working.
   withClientOptions(
     keys
       .command("gen-mnemonic")
-      .description("generate BIP-39 mnemonic words (nothing is stored)")
-      .option("--words <n>", "12, 15, 18, 21 or 24 (default 12)", parseWordCount),
+      .description("generate BIP-39 mnemonic words (nothing is stored; no daemon needed)")
+      .option("--words <n>", "12, 15, 18, 21 or 24", parseWordCount, 12),
+  ).action((opts: GenMnemonicOptions) => {
+    const mnemonic = generateMnemonic(opts.words ?? 12);
+    output(opts, { mnemonic }, mnemonic.join(" "));
+    if (process.stderr.isTTY) {
+      note("keep these words secret and offline: anyone who has them controls the key");
+    }
+  });
+
+  withClientOptions(
+    keys
+      .command("new")
+      .description(
+        "create a key in one step: generate mnemonic words, show them once to write down, register them",
+      )
+      .requiredOption("--name <name>", "unique name for the key")
+      .option("--words <n>", "12, 15, 18, 21 or 24", parseWordCount, 12),
   ).action(
-    clientAction(env, async (clients, opts: GenMnemonicOptions) => {
-      const res = await clients.daemon.genMnemonic({ wordCount: opts.words ?? 0 });
-      output(opts, { mnemonic: res.mnemonic }, res.mnemonic.join(" "));
-      if (process.stderr.isTTY) {
-        note("keep these words secret and offline: anyone who has them controls the key");
+    clientAction(env, async (clients, opts: NewKeyOptions) => {
+      const words = generateMnemonic(opts.words ?? 12);
+      if (stdinIsTTY() && process.stderr.isTTY && opts.json !== true) {
+        note(
+          `\n  ${words.join(" ")}\n\nWrite these ${words.length} words down and keep them offline: ` +
+            "they are the only backup of the key, and anyone who has them controls it.",
+        );
+        await promptNewSecret("press Enter once they are written down (input hidden): ");
+        const key = await clients.daemon.registerKey({ mnemonic: words, name: opts.name ?? "" });
+        output(opts, keyJson(key), keyHuman("registered:", key));
+        return;
       }
+      // Not on a terminal: the words go to stdout once, with the key, for the caller to keep.
+      const key = await clients.daemon.registerKey({ mnemonic: words, name: opts.name ?? "" });
+      output(
+        opts,
+        { ...keyJson(key), mnemonic: words },
+        `${keyHuman("registered:", key)}\nmnemonic:   ${words.join(" ")}`,
+      );
     }),
   );
 
@@ -233,7 +274,10 @@ export function registerKeyCommands(program: Command, env: NodeJS.ProcessEnv): v
     keys
       .command("import <file>")
       .description("import a key from a .hmkey.json file (read by the daemon)")
-      .option("--name <name>", "name for the key (default: its public key)")
+      .option(
+        "--name <name>",
+        "name for the key (default: the name in the file, else its public key)",
+      )
       .option("--password-stdin", "read the file's password from stdin's first line"),
   ).action(
     clientAction(env, async (clients, opts: ImportOptions, file: string) => {

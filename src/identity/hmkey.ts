@@ -65,6 +65,11 @@ export interface HmkeyFile {
   readonly keyB64: string;
   /** Present only when the file is password-protected. */
   readonly encryption?: HmkeyEncryption;
+  /**
+   * The key's name in the daemon that wrote the file, so that export, delete and import keep
+   * it. This daemon's extension; Seed's tools ignore unknown members.
+   */
+  readonly name?: string;
 }
 
 /** What {@link decodeHmkey} returns. */
@@ -75,12 +80,16 @@ export interface DecodedHmkey {
   readonly publicKey: Uint8Array;
   /** `createTime` as written in the file. */
   readonly createTime: string;
+  /** The `name` member, when the file has a string one (not validated as a key name). */
+  readonly name?: string;
 }
 
 /** Options for {@link encodeHmkey} and {@link HmkeyEncoder.create}. */
 export interface EncodeHmkeyOptions {
   /** Value for `createTime`; defaults to now (when the file is encoded). */
   readonly createTime?: Date;
+  /** The key's name, written as the `name` member. */
+  readonly name?: string;
 }
 
 const KDF_NAME = "argon2id";
@@ -178,6 +187,7 @@ interface ParsedHmkeyFile {
   readonly publicKey: string;
   readonly keyB64: string;
   readonly encryption?: KeyDerivation;
+  readonly name?: string;
 }
 
 function parseHmkeyFile(json: string): ParsedHmkeyFile {
@@ -193,6 +203,7 @@ function parseHmkeyFile(json: string): ParsedHmkeyFile {
   }
   if (!isPlainObject(v)) throw malformed("top level must be an object");
   const { createTime, publicKey, keyB64, encryption } = v;
+  const name = typeof v.name === "string" ? { name: v.name } : {};
   if (typeof createTime !== "string" || !RFC3339.test(createTime)) {
     throw malformed("createTime must be an RFC 3339 timestamp");
   }
@@ -201,8 +212,8 @@ function parseHmkeyFile(json: string): ParsedHmkeyFile {
   if (typeof keyB64 !== "string") throw malformed("keyB64 must be a string");
   // Unknown top-level members (Seed adds `profile`) are ignored: nothing outside these four can
   // change what the key is.
-  if (encryption === undefined) return { createTime, publicKey, keyB64 };
-  return { createTime, publicKey, keyB64, encryption: parseEncryption(encryption) };
+  if (encryption === undefined) return { createTime, publicKey, keyB64, ...name };
+  return { createTime, publicKey, keyB64, encryption: parseEncryption(encryption), ...name };
 }
 
 function fileText(file: HmkeyFile): string {
@@ -218,11 +229,13 @@ function fileText(file: HmkeyFile): string {
  */
 export class HmkeyEncoder {
   readonly #createTime: Date | undefined;
+  readonly #name: string | undefined;
   #key: Uint8Array | null;
   readonly #salt: Buffer | null;
 
-  private constructor(createTime: Date | undefined, key: Uint8Array | null, salt: Buffer | null) {
-    this.#createTime = createTime;
+  private constructor(options: EncodeHmkeyOptions, key: Uint8Array | null, salt: Buffer | null) {
+    this.#createTime = options.createTime;
+    this.#name = options.name;
     this.#key = key;
     this.#salt = salt;
   }
@@ -234,11 +247,11 @@ export class HmkeyEncoder {
    */
   static async create(password?: string, options: EncodeHmkeyOptions = {}): Promise<HmkeyEncoder> {
     if (password === undefined || password === "") {
-      return new HmkeyEncoder(options.createTime, null, null);
+      return new HmkeyEncoder(options, null, null);
     }
     const salt = randomBytes(KDF_SALT_LENGTH);
     const key = await deriveKeyFromPassword(password, salt, DEFAULT_ARGON2ID_PARAMS);
-    return new HmkeyEncoder(options.createTime, key, salt);
+    return new HmkeyEncoder(options, key, salt);
   }
 
   /**
@@ -249,13 +262,17 @@ export class HmkeyEncoder {
    * @throws {IdentityError} `invalid_argument` when the seed is not 32 bytes;
    *   `failed_precondition` after {@link HmkeyEncoder.dispose}.
    */
+  #nameMember(): { name?: string } {
+    return this.#name === undefined ? {} : { name: this.#name };
+  }
+
   encode(seed: Uint8Array): string {
     const publicKey = principalToString(publicKeyFromSeed(seed));
     const createTime = (this.#createTime ?? new Date()).toISOString();
     if (this.#salt === null) {
       // A view, not a copy: a copy of the seed would linger on the heap.
       const keyB64 = Buffer.from(seed.buffer, seed.byteOffset, seed.length).toString("base64url");
-      return fileText({ createTime, publicKey, keyB64 });
+      return fileText({ createTime, publicKey, keyB64, ...this.#nameMember() });
     }
     if (this.#key === null) {
       throw new IdentityError("failed_precondition", "key file encoder has been disposed");
@@ -276,6 +293,7 @@ export class HmkeyEncoder {
           },
           cipher: CIPHER_NAME,
         },
+        ...this.#nameMember(),
       });
     } finally {
       sealed.fill(0);
@@ -360,7 +378,12 @@ export async function decodeHmkey(json: string, password?: string): Promise<Deco
     seed.fill(0);
     throw new IdentityError("invalid_argument", "key file publicKey does not match its key");
   }
-  return { seed, publicKey, createTime: file.createTime };
+  return {
+    seed,
+    publicKey,
+    createTime: file.createTime,
+    ...(file.name !== undefined && { name: file.name }),
+  };
 }
 
 /**

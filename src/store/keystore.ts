@@ -92,6 +92,16 @@ function quote(name: string): string {
  * @param name - candidate name.
  * @throws {IdentityError} `invalid_argument` when the name breaks a rule.
  */
+/** True when {@link validateKeyName} accepts `name`. */
+export function isValidKeyName(name: string): boolean {
+  try {
+    validateKeyName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function validateKeyName(name: string): void {
   if (typeof name !== "string" || name.length === 0) {
     throw new IdentityError("invalid_argument", "key name must not be empty");
@@ -469,7 +479,7 @@ export class Keystore {
    *
    * @param contents - the file's text.
    * @param password - its password, if it is encrypted.
-   * @param name - the new key's name; defaults to its principal.
+   * @param name - the new key's name; defaults to the name the file carries, else its principal.
    * @throws {IdentityError} as `decodeHmkey` and {@link Keystore.register}.
    */
   async importHmkey(contents: string, password?: string, name?: string): Promise<NamedKeyInfo> {
@@ -477,7 +487,10 @@ export class Keystore {
     this.#live();
     const decoded = await decodeHmkey(contents, password);
     try {
-      return this.register(name ?? principalToString(decoded.publicKey), decoded.seed);
+      // The name the exporting daemon wrote, when it is still a valid name; else the principal.
+      const fromFile =
+        decoded.name !== undefined && isValidKeyName(decoded.name) ? decoded.name : undefined;
+      return this.register(name ?? fromFile ?? principalToString(decoded.publicKey), decoded.seed);
     } finally {
       decoded.seed.fill(0);
     }
@@ -501,7 +514,7 @@ export class Keystore {
   ): Promise<ExportedHmkey> {
     this.#live();
     this.#infoRow(name);
-    const encoder = await HmkeyEncoder.create(password, options);
+    const encoder = await HmkeyEncoder.create(password, { ...options, name });
     try {
       this.#live();
       const row = this.#sql.rowByName.get(name);

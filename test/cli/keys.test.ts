@@ -86,6 +86,46 @@ describe("seed-daemon keys (CLI against a running daemon)", () => {
     assertOneLineFailure(await cli(["keys", "gen-mnemonic", "--words", "13"]), /word count/);
   });
 
+  test("gen-mnemonic needs no daemon and checks --words first", async () => {
+    const nowhere = join(dir, "no-daemon-here");
+    const r = await runCli(["keys", "gen-mnemonic", "--data-dir", nowhere], { cwd: work });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim().split(" ").length, 12);
+    const bad = await runCli(["keys", "gen-mnemonic", "--words", "abc", "--data-dir", nowhere], {
+      cwd: work,
+    });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /word count must be 12, 15, 18, 21 or 24/);
+  });
+
+  test("keys --help lists only commands that exist", async () => {
+    const help = await runCli(["keys", "--help"], { cwd: work });
+    assert.equal(help.code, 0);
+    const listed = [...help.stdout.matchAll(/^ {2}([a-z-]+)\b/gm)].map((m) => m[1]);
+    const described = /signing keys: ([\s\S]*?)\n\n/.exec(help.stdout)?.[1] ?? "";
+    const names = described.split(/,\s*/).map((w) => w.trim());
+    assert.ok(names.length >= 10, described);
+    for (const word of names) assert.ok(listed.includes(word), `${word} is a real command`);
+    assert.ok(listed.includes("new"));
+    assert.ok(!listed.includes("create"), "no create command is offered");
+  });
+
+  test("keys new: generates, registers, and hands over the words once", async () => {
+    const r = await cli(["keys", "new", "--name", "fresh", "--json"], { record: false });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { name: string; publicKey: string; mnemonic: string[] };
+    assert.equal(out.name, "fresh");
+    assert.equal(out.mnemonic.length, 12);
+    // The words are the key: deriving them gives the registered public key.
+    assert.equal(
+      out.publicKey,
+      principalToString(publicKeyFromSeed(keyFromMnemonic(out.mnemonic))),
+    );
+    mnemonics.push(out.mnemonic);
+    assert.match((await cli(["keys", "list"])).stdout, /^fresh\s/m);
+    assert.equal((await cli(["keys", "delete", "fresh"])).code, 0);
+  });
+
   test("register reads the mnemonic (and a passphrase) from stdin, never from argv", async () => {
     const r = await cli(["keys", "register", "--name", "main"], { input: `${VECTOR.join(" ")}\n` });
     assert.equal(r.code, 0, r.stderr);
@@ -157,7 +197,10 @@ describe("seed-daemon keys (CLI against a running daemon)", () => {
       /^seed-daemon: not_found: /,
     );
     assertOneLineFailure(await cli(["keys", "sign", "main"]), /^seed-daemon: invalid_argument: /);
-    assertOneLineFailure(await cli(["keys", "sign", "main", "--data-hex", "0g"]), /--data-hex/);
+    assertOneLineFailure(
+      await cli(["keys", "sign", "main", "--data-hex", "0g"]),
+      /--data-hex: not hex/,
+    );
   });
 
   test("rename", async () => {
@@ -208,12 +251,11 @@ describe("seed-daemon keys (CLI against a running daemon)", () => {
       /^seed-daemon: permission_denied: /,
     );
     assertOneLineFailure(await cli(["keys", "import", "main.enc.json"]), /password required/);
-    const imp = await cli(
-      ["keys", "import", "main.enc.json", "--password-stdin", "--name", "main"],
-      {
-        input: `${EXPORT_PASSWORD}\n`,
-      },
-    );
+    // No --name: the name the export wrote into the file comes back.
+    assert.equal(JSON.parse(readFileSync(path, "utf8")).name, "main");
+    const imp = await cli(["keys", "import", "main.enc.json", "--password-stdin"], {
+      input: `${EXPORT_PASSWORD}\n`,
+    });
     assert.equal(imp.code, 0, imp.stderr);
     assert.match(imp.stdout, /imported: main/);
     assert.match(imp.stdout, new RegExp(VECTOR_ID));

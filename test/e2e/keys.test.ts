@@ -273,10 +273,18 @@ describe("keys over RPC", () => {
 
     await daemon.deleteKey({ name: "main" });
     assert.deepEqual(await names(), []);
+    // The export carries the key's name (an extra member Seed's tools ignore): import keeps it.
+    assert.equal(file.name, "main");
     const imported = await daemon.importKey({ filePath: path });
-    // Without a name the key is named after its public key.
-    assert.equal(imported.name, VECTOR_ID);
+    assert.equal(imported.name, "main");
     assert.equal(imported.publicKey, VECTOR_ID);
+    // A file without a name (Seed's own) names the key after its public key.
+    const seedFile = join(files, "seed-shaped.hmkey.json");
+    const { name: _drop, ...seedShaped } = file;
+    writeFileSync(seedFile, JSON.stringify(seedShaped), { mode: 0o600 });
+    await daemon.deleteKey({ name: "main" });
+    const unnamed = await daemon.importKey({ filePath: seedFile });
+    assert.equal(unnamed.name, VECTOR_ID);
     await daemon.updateKey({ currentName: VECTOR_ID, newName: "main" });
     const data = new Uint8Array([7]);
     const { signature } = await daemon.signData({ signingKeyName: "main", data });
