@@ -7,6 +7,7 @@ import { registerInfoCommand } from "./info.js";
 import { registerKeyCommands } from "./keys.js";
 import { registerOriginCommands } from "./origins.js";
 import { runDaemon } from "./run.js";
+import { registerTokenCommands } from "./token.js";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -65,6 +66,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerOriginCommands(program, env);
   registerDocCommands(program, env);
   registerCapabilityCommands(program, env);
+  registerTokenCommands(program, env);
   return program;
 }
 

@@ -93,7 +93,8 @@ function watchParent(onGone: () => void): () => void {
 
 /**
  * Runs the daemon until SIGINT/SIGTERM (or, with `--exit-with-parent`, until stdin ends), then
- * drains (bounded) and exits 0; a second signal exits at once, still removing daemon.json. With
+ * drains (bounded) and exits 0; a second signal exits at once, still removing daemon.json.
+ * SIGHUP rotates the full token (`RunningDaemon.rotateToken`) and the daemon keeps running. With
  * `--ready-fd`, writes one {@link ReadyLine} there once both listeners are bound (failing to
  * write it stops the daemon with exit code 1). Start-up problems are thrown as ConfigError (the
  * caller turns them into exit code 2).
@@ -115,11 +116,18 @@ export async function runDaemon(raw: RunOptions, env: NodeJS.ProcessEnv): Promis
   const handler = (signal: NodeJS.Signals) => onStop({ kind: "signal", signal });
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
+  // SIGHUP rotates the full token. Its handler also goes in early: without one, SIGHUP would
+  // kill the process. Windows sends it when the console closes, which is no request to rotate.
+  let onHangup = () => logger.warn("SIGHUP before the daemon was ready: the token was not rotated");
+  const hangup = () => onHangup();
+  const watchesHangup = process.platform !== "win32";
+  if (watchesHangup) process.on("SIGHUP", hangup);
   const unwatch =
     raw.exitWithParent === true ? watchParent(() => onStop({ kind: "parent" })) : () => {};
   const detach = () => {
     process.off("SIGINT", handler);
     process.off("SIGTERM", handler);
+    if (watchesHangup) process.off("SIGHUP", hangup);
     unwatch();
   };
 
@@ -132,6 +140,7 @@ export async function runDaemon(raw: RunOptions, env: NodeJS.ProcessEnv): Promis
   }
   return new Promise<number>((resolve) => {
     let stopping = false;
+    onHangup = () => daemon.rotateToken();
     onStop = (cause) => {
       if (stopping) {
         // The parent leaving during the drain changes nothing; only a second signal cuts it short.

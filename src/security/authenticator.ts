@@ -1,6 +1,15 @@
 import type { Credential } from "./caller.js";
 import type { MasterToken } from "./token-store.js";
 
+/**
+ * A token check: the full token (a running daemon's `FullToken`, whose token may be
+ * rotated, so each call checks the current one) or a fixed {@link MasterToken}.
+ */
+export interface TokenVerifier {
+  /** Constant-time: true when `candidate` is the token. */
+  verify(candidate: string): boolean;
+}
+
 /** A source of origin-bound tokens (the paired-origin store). */
 export interface OriginTokenVerifier {
   /** True when `token` is the token paired with exactly `origin`. */
@@ -12,16 +21,16 @@ export interface OriginTokenVerifier {
  * that passed the origin policy; an origin-bound token only from its own origin.
  */
 export class Authenticator {
-  readonly #master: MasterToken;
+  readonly #master: TokenVerifier;
   readonly #origins: OriginTokenVerifier | undefined;
   readonly #web: MasterToken | undefined;
 
   /**
-   * @param master - the full token
+   * @param master - the full token; asked on every call, so a rotation takes effect at once
    * @param origins - the paired origins' tokens
    * @param web - the web token, when one is configured (reads only)
    */
-  constructor(master: MasterToken, origins?: OriginTokenVerifier, web?: MasterToken) {
+  constructor(master: TokenVerifier, origins?: OriginTokenVerifier, web?: MasterToken) {
     this.#master = master;
     this.#origins = origins;
     this.#web = web;

@@ -13,6 +13,8 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { ConfigError } from "../config/errors.js";
+import { DomainError } from "../errors.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import { AUTH_TOKEN_ENV, WEB_TOKEN_ENV } from "../wire.js";
 
 /** Shortest token accepted from the environment. */
@@ -116,8 +118,13 @@ function readTokenFile(path: string): string {
   }
 }
 
+/** A new secret: 32 random bytes, base64url (43 characters). */
+function newToken(): string {
+  return randomBytes(32).toString("base64url");
+}
+
 function createTokenFile(path: string): string | undefined {
-  const token = randomBytes(32).toString("base64url");
+  const token = newToken();
   let fd: number;
   try {
     fd = openSync(
@@ -184,15 +191,136 @@ function loadToken(opts: TokenOrigin): { token: MasterToken; source: TokenSource
 }
 
 /**
+ * Why the full token was not rotated. The message names a path or a variable, never a token, so
+ * it may be shown to the caller and logged.
+ */
+export class TokenRotationError extends DomainError<"failed_precondition"> {
+  override readonly name = "TokenRotationError";
+}
+
+/** What a rotation did: where the new token is. Never the token itself. */
+export interface TokenRotation {
+  /** The file that now holds the new token. */
+  readonly tokenPath: string;
+}
+
+/**
+ * The full token as a running daemon holds it: checked like a {@link MasterToken}, and, when it
+ * came from the token file, replaceable while the daemon runs ({@link rotate}). This object is
+ * the only holder of the full token; others get its operations (verify, rotate), never the
+ * secret.
+ */
+export class FullToken {
+  #current: MasterToken;
+  /** The token file, or undefined when the token comes from the environment. */
+  readonly #file: { readonly path: string; readonly dataDir: string } | undefined;
+
+  /**
+   * @param token - the current token; not retained
+   * @param file - its file, or undefined for a token from the environment (never rotated)
+   */
+  constructor(token: MasterToken, file: { path: string; dataDir: string } | undefined) {
+    this.#current = token;
+    this.#file = file;
+  }
+
+  /** Constant-time check against the current token (see {@link MasterToken.verify}). */
+  verify(candidate: string): boolean {
+    return this.#current.verify(candidate);
+  }
+
+  /** Whether `other` is the current token (a web token must never equal the full one). */
+  equals(other: MasterToken): boolean {
+    return other.equals(this.#current);
+  }
+
+  /**
+   * Replaces the token with a new random one (32 bytes, base64url, as on first start): written to
+   * a temp file in the same directory, fsynced and renamed over the token file (mode `0600`), then
+   * swapped in memory, so the old token is refused from the next check on. Synchronous, so no
+   * request is checked halfway. The checks of start-up apply first: the data dir and the token
+   * file's directory are private and ours, and the token file, when present, is a regular file of
+   * ours, not a symlink. Its permission bits are not checked: a file others could read is exactly
+   * what a rotation should replace, and the new one is `0600`.
+   *
+   * @throws TokenRotationError (`failed_precondition`) when the token comes from the environment,
+   *   when a check fails, or when the file cannot be written; the old token then still works.
+   */
+  rotate(): TokenRotation {
+    const file = this.#file;
+    if (file === undefined) {
+      throw new TokenRotationError(
+        "failed_precondition",
+        `the full token comes from the environment (${AUTH_TOKEN_ENV}) and cannot be rotated; change the variable and restart the daemon`,
+      );
+    }
+    const { path, dataDir } = file;
+    try {
+      ensurePrivateDir(dataDir);
+      const dir = dirname(path);
+      if (dir !== dataDir) ensurePrivateDir(dir, "token file directory");
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        throw new TokenRotationError("failed_precondition", `${err.message}; not rotated`);
+      }
+      throw err;
+    }
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st !== undefined) {
+      const refuse = (why: string) =>
+        new TokenRotationError("failed_precondition", `token file ${path} ${why}; not rotated`);
+      if (st.isSymbolicLink()) throw refuse("is a symlink");
+      if (!st.isFile()) throw refuse("is not a regular file");
+      if (typeof process.getuid === "function" && st.uid !== process.getuid()) {
+        throw refuse("is owned by another user");
+      }
+    }
+    const token = newToken();
+    const next = new MasterToken(token);
+    try {
+      writeFileAtomic(path, `${token}\n`, 0o600);
+    } catch (err) {
+      // A failure after the rename (the directory fsync) leaves the new token in the file: the
+      // file is what clients read, so the daemon follows it.
+      if (!this.#fileHolds(path, next)) {
+        const code = (err as NodeJS.ErrnoException).code ?? "error";
+        throw new TokenRotationError(
+          "failed_precondition",
+          `cannot write the token file ${path} (${code}); the old token still works`,
+        );
+      }
+    }
+    this.#current = next;
+    return { tokenPath: path };
+  }
+
+  /** Whether the token file now holds `token` (read with the usual checks). */
+  #fileHolds(path: string, token: MasterToken): boolean {
+    try {
+      return new MasterToken(readTokenFile(path)).equals(token);
+    } catch {
+      return false;
+    }
+  }
+
+  toJSON(): string {
+    return "[redacted]";
+  }
+}
+
+/**
  * Loads the master (full) token: `SEED_DAEMON_AUTH_TOKEN`, else the token file (created on first
- * start). See {@link loadToken} for what is refused.
+ * start). See {@link loadToken} for what is refused. A token from the file can be rotated later
+ * ({@link FullToken.rotate}); one from the environment cannot.
  */
 export function loadMasterToken(opts: {
   envToken: string | undefined;
   tokenPath: string;
   dataDir: string;
-}): { token: MasterToken; source: TokenSource } {
-  return loadToken({ ...opts, envName: AUTH_TOKEN_ENV });
+}): { token: FullToken; source: TokenSource } {
+  const { token, source } = loadToken({ ...opts, envName: AUTH_TOKEN_ENV });
+  const file = source === "env" ? undefined : { path: opts.tokenPath, dataDir: opts.dataDir };
+  return { token: new FullToken(token, file), source };
 }
 
 /**

@@ -21,6 +21,7 @@ import { PAIRED_ORIGINS_FILE_NAME, PairedOriginStore } from "../security/paired-
 import { loadMasterToken, loadWebToken } from "../security/token-store.js";
 import type { ServiceDeps } from "../services/context.js";
 import { registerRoutes } from "../services/routes.js";
+import { rotateAudited } from "../services/token.js";
 import { BlobStore } from "../store/blob-store.js";
 import { DATABASE_FILE_NAME, DatabaseVersionError, type Db, openDatabase } from "../store/db.js";
 import { KEYSTORE_PASSPHRASE_ENV, Keystore } from "../store/keystore.js";
@@ -60,6 +61,11 @@ export interface RunningDaemon {
    * synchronously: the answer to a second signal.
    */
   closeNow(): void;
+  /**
+   * Rotates the full token as RotateToken does (the answer to SIGHUP): audited, logged, never
+   * throws. With a token from the environment, or while shutting down, it only logs a warning.
+   */
+  rotateToken(): void;
 }
 
 function delay(ms: number): Promise<"timeout"> {
@@ -139,7 +145,7 @@ export async function startDaemon(
     tokenPath: config.webTokenPath,
     dataDir: config.dataDir,
   });
-  if (web?.token.equals(token)) {
+  if (web !== undefined && token.equals(web.token)) {
     throw new ConfigError("the web token must differ from the full token (SEED_DAEMON_AUTH_TOKEN)");
   }
   const other = readDaemonFile(config.dataDir);
@@ -189,6 +195,7 @@ export async function startDaemon(
     keystore,
     store: new BlobStore(db),
     stopping: stopping.signal,
+    rotateToken: () => token.rotate(),
   };
   // One resolver for the RPC interceptor and `/ipfs`: forwarded identity is verified alike.
   const identity = new ForwardedIdentityResolver(loginProofOrigins(config));
@@ -343,5 +350,15 @@ export async function startDaemon(
     release();
   };
 
-  return { httpAddr, grpcAddr, close, closeNow };
+  const rotateToken = () => {
+    if (draining) {
+      logger.warn("SIGHUP while shutting down: the token was not rotated");
+      return;
+    }
+    const outcome = rotateAudited(deps.rotateToken, audit, { method: "SIGHUP" });
+    if (outcome.ok) logger.info({ tokenPath: outcome.rotation.tokenPath }, "token rotated");
+    else logger.warn({ reason: outcome.reason }, "SIGHUP: the token was not rotated");
+  };
+
+  return { httpAddr, grpcAddr, close, closeNow, rotateToken };
 }

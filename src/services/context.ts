@@ -4,6 +4,7 @@ import type { AuditLog } from "../audit/audit.js";
 import type { Config } from "../config/config.js";
 import { type Caller, callerKey } from "../security/caller.js";
 import type { PairedOriginStore } from "../security/paired-origins.js";
+import type { TokenRotation } from "../security/token-store.js";
 import type { BlobStore } from "../store/blob-store.js";
 import type { Keystore } from "../store/keystore.js";
 
@@ -21,6 +22,11 @@ export interface ServiceDeps {
   readonly store: BlobStore;
   /** Aborted when the daemon starts to shut down: long streams end cleanly then. */
   readonly stopping: AbortSignal;
+  /**
+   * Replaces the full token in its file (the token store's operation; the token itself stays
+   * there). Throws `failed_precondition` when the token comes from the environment.
+   */
+  readonly rotateToken: () => TokenRotation;
 }
 
 /** The caller the auth interceptor put in the context (it always runs before handlers). */

@@ -8,6 +8,7 @@ import { daemonInfoService } from "./daemon.js";
 import { documentsService } from "./documents.js";
 import { keyService } from "./keys.js";
 import { pairingService } from "./pairing.js";
+import { tokenService } from "./token.js";
 
 /**
  * Registers every service of the wire contract.
@@ -18,6 +19,7 @@ export function registerRoutes(router: ConnectRouter, deps: ServiceDeps): void {
     ...keyService(deps),
     ...pairingService(deps),
     ...storeBlobsService(deps),
+    ...tokenService(deps),
   });
   router.service(Documents, documentsService(deps));
   router.service(AccessControl, accessControlService(deps));

@@ -42,7 +42,7 @@ test("buf generate would not change src/gen", () => {
   }
 });
 
-test("the wire contract names every RPC of the wire contract (docs/architecture.md)", () => {
+test("the protos name every RPC of the wire contract (docs/architecture.md)", () => {
   const daemon = readFileSync(join(ROOT, "proto/com/seed/daemon/v1alpha/daemon.proto"), "utf8");
   const docs = readFileSync(join(ROOT, "proto/com/seed/documents/v3alpha/documents.proto"), "utf8");
   const acl = readFileSync(
@@ -64,6 +64,7 @@ test("the wire contract names every RPC of the wire contract (docs/architecture.
     "PairOrigin",
     "ListPairedOrigins",
     "UnpairOrigin",
+    "RotateToken",
   ])
     assert.match(daemon, new RegExp(`rpc ${m}\\(`), m);
   for (const m of [
