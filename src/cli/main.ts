@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config/errors.js";
+import { defaultDataDir } from "../config/paths.js";
 import { VERSION } from "../version.js";
+import { DEFAULT_GRPC_ADDR, DEFAULT_HTTP_ADDR } from "../wire.js";
 import { registerCapabilityCommands } from "./caps.js";
 import { registerDocCommands } from "./docs.js";
 import { registerInfoCommand } from "./info.js";
@@ -9,8 +11,8 @@ import { registerOriginCommands } from "./origins.js";
 import { runDaemon } from "./run.js";
 import { registerTokenCommands } from "./token.js";
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** Exit code for bad flags, bad env values and unusable data dirs. */
@@ -24,25 +26,32 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-    .option("--data-dir <dir>", "data directory (env SEED_DAEMON_DATA_DIR)")
-    .option("--http-addr <host:port>", "HTTP/1.1 listener (env SEED_DAEMON_HTTP_ADDR)")
-    .option("--grpc-addr <host:port>", "h2c gRPC listener (env SEED_DAEMON_GRPC_ADDR)")
+    .option(
+      "--data-dir <dir>",
+      `data directory (env SEED_DAEMON_DATA_DIR; default ${defaultDataDir(env)})`,
+    )
+    .option(
+      "--http-addr <host:port>",
+      `HTTP/1.1 listener: Connect, gRPC-web, /health (env SEED_DAEMON_HTTP_ADDR; default ${DEFAULT_HTTP_ADDR})`,
+    )
+    .option(
+      "--grpc-addr <host:port>",
+      `h2c listener: gRPC (env SEED_DAEMON_GRPC_ADDR; default ${DEFAULT_GRPC_ADDR})`,
+    )
     .addOption(new Option("--http-port <port>", "deprecated: --http-addr 127.0.0.1:PORT"))
     .addOption(new Option("--grpc-port <port>", "deprecated: --grpc-addr 127.0.0.1:PORT"))
     .option(
       "--allowed-host <host>",
       "extra accepted Host header, repeatable (env SEED_DAEMON_ALLOWED_HOSTS, comma list)",
       collect,
-      [],
     )
     .option(
       "--cors-origin <origin>",
-      "extra allowed browser origin, repeatable (env SEED_DAEMON_CORS_ORIGINS, comma list)",
+      "extra allowed browser origin, repeatable (env SEED_DAEMON_CORS_ORIGINS, comma list; null and app://seed are always allowed)",
       collect,
-      [],
     )
     .option("--public-only", "serve public data only (env SEED_DAEMON_PUBLIC_ONLY)")
-    .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent")
+    .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent (default info)")
     .option("--audit-log <file>", "append audit records as JSONL to this file (0600)")
     .option("--auth-token-path <file>", "token file (default <data-dir>/auth.token)")
     .option(

@@ -25,6 +25,24 @@ function isoTime(ts: Timestamp | undefined): string {
   return ts === undefined ? "" : timestampDate(ts).toISOString();
 }
 
+/** True for an `http://` origin whose host is not loopback. */
+export function isPlainHttpRemote(origin: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== "http:") return false;
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return !(
+    host === "localhost" ||
+    host.endsWith(".localhost") ||
+    host === "::1" ||
+    /^127\./.test(host)
+  );
+}
+
 /** `seed-daemon origins …`: pair, list and revoke browser origins (master token only). */
 export function registerOriginCommands(program: Command, env: NodeJS.ProcessEnv): void {
   const origins = program
@@ -41,6 +59,11 @@ export function registerOriginCommands(program: Command, env: NodeJS.ProcessEnv)
   ).action(
     clientAction(env, async (clients, opts: PairOptions, origin: string) => {
       const paired = await clients.daemon.pairOrigin({ origin, label: opts.label ?? "" });
+      if (isPlainHttpRemote(paired.origin)) {
+        process.stderr.write(
+          `warning: ${paired.origin} is not HTTPS: anyone on the network path can read or change the page, and with it use this token\n`,
+        );
+      }
       const json = {
         origin: paired.origin,
         label: paired.label,

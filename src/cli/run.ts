@@ -4,6 +4,7 @@ import { ConfigError } from "../config/errors.js";
 import { createLogger } from "../logger.js";
 import { startDaemon } from "../server/daemon.js";
 import { VERSION } from "../version.js";
+import { AUTH_TOKEN_ENV } from "../wire.js";
 
 /** How long the process may take to exit by itself once the daemon is closed. */
 const EXIT_GRACE_MS = 1_000;
@@ -99,6 +100,26 @@ function watchParent(onGone: () => void): () => void {
  * write it stops the daemon with exit code 1). Start-up problems are thrown as ConfigError (the
  * caller turns them into exit code 2).
  */
+/**
+ * The one human line a daemon started at a terminal prints once it is ready: where it
+ * listens, its data dir and where the token is. Never the token.
+ */
+export function readyBanner(o: {
+  httpAddr: string;
+  grpcAddr: string;
+  dataDir: string;
+  tokenPath: string;
+  tokenFromEnv: boolean;
+}): string {
+  const token = o.tokenFromEnv
+    ? `the token comes from ${AUTH_TOKEN_ENV}`
+    : `token in ${o.tokenPath}`;
+  return (
+    `seed-daemon ready: http://${o.httpAddr} (Connect, gRPC-web), ${o.grpcAddr} (gRPC); ` +
+    `data in ${o.dataDir}; ${token}`
+  );
+}
+
 export async function runDaemon(raw: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
   const config = resolveConfig(raw, env);
   const readyFd = parseReadyFd(raw.readyFd);
@@ -172,6 +193,18 @@ export async function runDaemon(raw: RunOptions, env: NodeJS.ProcessEnv): Promis
         },
       );
     };
+    // A person at a terminal gets one readable line; the JSON log lines stay as they are.
+    if (process.stderr.isTTY) {
+      process.stderr.write(
+        `${readyBanner({
+          httpAddr: daemon.httpAddr,
+          grpcAddr: daemon.grpcAddr,
+          dataDir: config.dataDir,
+          tokenPath: config.authTokenPath,
+          tokenFromEnv: env[AUTH_TOKEN_ENV] !== undefined && env[AUTH_TOKEN_ENV] !== "",
+        })}\n`,
+      );
+    }
     if (readyFd !== undefined) {
       try {
         writeReadyLine(readyFd, {

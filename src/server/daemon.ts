@@ -273,8 +273,11 @@ export async function startDaemon(
 
   let httpInfo: AddressInfo;
   let grpcInfo: AddressInfo;
+  // Which listener is being bound, so a failure names its address and flag.
+  let binding = { flag: "--http-addr", addr: config.httpAddr };
   try {
     httpInfo = await listen(http1, config.httpAddr.host, config.httpAddr.port);
+    binding = { flag: "--grpc-addr", addr: config.grpcAddr };
     grpcInfo = await listen(h2, config.grpcAddr.host, config.grpcAddr.port);
   } catch (err) {
     http1.close();
@@ -282,9 +285,16 @@ export async function startDaemon(
     closeStore();
     audit.close();
     const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(
-      `cannot bind ${e.code === "EADDRINUSE" ? "(address in use)" : `(${e.code ?? e.message})`}: check --http-addr / --grpc-addr`,
-    );
+    const where = formatAddress(binding.addr.host, binding.addr.port);
+    const why =
+      e.code === "EADDRINUSE"
+        ? "the address is in use (another daemon?)"
+        : e.code === "EACCES"
+          ? "permission denied"
+          : e.code === "EADDRNOTAVAIL"
+            ? "no such local address"
+            : (e.code ?? "unknown error");
+    throw new ConfigError(`cannot listen on ${where}: ${why}; check ${binding.flag}`);
   }
   httpHosts = allowedHostSet(httpInfo.port, config.allowedHosts);
   grpcHosts = allowedHostSet(grpcInfo.port, config.allowedHosts);
