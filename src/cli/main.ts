@@ -9,6 +9,7 @@ import { registerInfoCommand } from "./info.js";
 import { registerKeyCommands } from "./keys.js";
 import { registerOriginCommands } from "./origins.js";
 import { runDaemon } from "./run.js";
+import { registerServiceCommands } from "./service.js";
 import { registerTokenCommands } from "./token.js";
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -75,6 +76,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerOriginCommands(program, env);
   registerDocCommands(program, env);
   registerCapabilityCommands(program, env);
+  registerServiceCommands(program, env);
   registerTokenCommands(program, env);
   return program;
 }
