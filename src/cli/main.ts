@@ -61,6 +61,11 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     )
     .option("--max-request-bytes <n>", "largest request body (default 4 MiB)")
     .option(
+      "--max-connections <n>",
+      "most connections per listener at once; more are dropped (env SEED_DAEMON_MAX_CONNECTIONS; default 512)",
+    )
+    .addOption(new Option("--h2-idle-timeout-ms <ms>").hideHelp())
+    .option(
       "--ready-fd <fd>",
       'for launchers: once both listeners are bound, write one JSON line {"ready":true,"httpAddr","grpcAddr","pid","version"} to this file descriptor (closed after, unless it is 1 or 2)',
     )

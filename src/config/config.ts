@@ -40,6 +40,10 @@ export interface Config {
   readonly webTokenPath: string | undefined;
   /** Largest accepted request body. */
   readonly maxRequestBytes: number;
+  /** Most connections each listener holds at once; more are dropped as they arrive. */
+  readonly maxConnections: number;
+  /** How long an HTTP/2 session may stay open with no request in progress. */
+  readonly h2IdleTimeoutMs: number;
   /** Human warnings produced while parsing (deprecated flags, non-loopback binds). */
   readonly warnings: readonly string[];
 }
@@ -59,11 +63,33 @@ export interface RawOptions {
   authTokenPath?: string;
   webTokenPath?: string;
   maxRequestBytes?: string;
+  maxConnections?: string;
+  /** Hidden (`--h2-idle-timeout-ms`): tests shorten the bound. */
+  h2IdleTimeoutMs?: string;
 }
 
 const DEFAULT_HTTP = DEFAULT_HTTP_ADDR;
 const DEFAULT_GRPC = DEFAULT_GRPC_ADDR;
 const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Default of `--max-connections`, per listener. */
+export const DEFAULT_MAX_CONNECTIONS = 512;
+/** Default bound on an HTTP/2 session with no request in progress. */
+export const DEFAULT_H2_IDLE_TIMEOUT_MS = 30_000;
+
+/** A whole number in `[min, max]` for `flag`, or `fallback` when the value is absent. */
+function parseCount(
+  flag: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (!/^\d{1,10}$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ConfigError(`${flag}: expected a whole number from ${min} to ${max}`);
+  }
+  return Number(value);
+}
 
 function splitList(value: string | undefined): string[] {
   if (value === undefined) return [];
@@ -197,6 +223,21 @@ export function resolveConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.
     maxRequestBytes = Number(maxRaw);
   }
 
+  const maxConnections = parseCount(
+    "--max-connections",
+    raw.maxConnections ?? env.SEED_DAEMON_MAX_CONNECTIONS,
+    1,
+    1_000_000,
+    DEFAULT_MAX_CONNECTIONS,
+  );
+  const h2IdleTimeoutMs = parseCount(
+    "--h2-idle-timeout-ms",
+    raw.h2IdleTimeoutMs,
+    10,
+    3_600_000,
+    DEFAULT_H2_IDLE_TIMEOUT_MS,
+  );
+
   return Object.freeze({
     dataDir,
     httpAddr: Object.freeze(http),
@@ -209,6 +250,8 @@ export function resolveConfig(raw: RawOptions, env: NodeJS.ProcessEnv = process.
     authTokenPath,
     webTokenPath,
     maxRequestBytes,
+    maxConnections,
+    h2IdleTimeoutMs,
     warnings: Object.freeze(warnings),
   });
 }

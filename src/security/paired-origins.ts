@@ -12,6 +12,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
 import { DomainError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
+import { quoted } from "../util/text.js";
 import type { DynamicOriginSource } from "./origin.js";
 import { normalizeOrigin, parsePairableOrigin } from "./origin.js";
 
@@ -190,10 +191,7 @@ function requireExactKeys(
   }
   for (const key of Object.keys(obj)) {
     if (!expected.includes(key)) {
-      throw refuse(
-        filePath,
-        `${where} has an unexpected field ${JSON.stringify(key.slice(0, 64))}`,
-      );
+      throw refuse(filePath, `${where} has an unexpected field ${quoted(key)}`);
     }
   }
 }
@@ -226,7 +224,9 @@ function parseStoreFile(filePath: string, text: string): Map<string, Entry> {
     if (typeof origin !== "string" || !parsed?.ok || parsed.origin !== origin) {
       throw refuse(filePath, `${where}.origin is not a canonical http(s) origin`);
     }
-    if (entries.has(origin)) throw refuse(filePath, `${where}.origin is a duplicate of ${origin}`);
+    if (entries.has(origin)) {
+      throw refuse(filePath, `${where}.origin is a duplicate of ${quoted(origin)}`);
+    }
 
     const problem = labelProblem(label);
     if (problem !== undefined) throw refuse(filePath, `${where}.label is invalid: ${problem}`);
@@ -381,7 +381,7 @@ export class PairedOriginStore implements DynamicOriginSource {
       throw new PairedOriginsError("invalid_argument", `invalid origin: ${parsed.reason}`);
     }
     if (!this.#entries.has(parsed.origin)) {
-      throw new PairedOriginsError("not_found", `origin ${parsed.origin} is not paired`);
+      throw new PairedOriginsError("not_found", `origin ${quoted(parsed.origin)} is not paired`);
     }
     const next = new Map(this.#entries);
     next.delete(parsed.origin);

@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import type { Interceptor } from "@connectrpc/connect";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -34,15 +35,30 @@ import {
 } from "./daemon-file.js";
 import { createIpfsHandler } from "./ipfs.js";
 import { Metrics } from "./metrics.js";
-import { createPipeline, type NodeHandler, type NodeRequest } from "./pipeline.js";
-import { errorAndMetricsInterceptor } from "./rpc-interceptor.js";
+import {
+  createPipeline,
+  createRpcFallback,
+  type NodeHandler,
+  type NodeRequest,
+  type NodeResponse,
+} from "./pipeline.js";
+import { errorAndMetricsInterceptor, guardLibraryErrors } from "./rpc-interceptor.js";
 
 /** Limits of the listeners (slowloris, idle sockets, stream floods). */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
-const H2_IDLE_TIMEOUT_MS = 300_000;
+/** Inactivity bound of an h2 session, requests in progress or not (Node's session timeout). */
+const H2_INACTIVITY_TIMEOUT_MS = 300_000;
 const H2_MAX_CONCURRENT_STREAMS = 100;
+/**
+ * Hard bound of an h2 header list: larger ones are reset by the HTTP/2 layer before any
+ * handler; between Node's `maxHeaderSize` and this, the pipeline answers `431`.
+ */
+const H2_MAX_HEADER_LIST_BYTES = 64 * 1024;
+/** Answer to a request whose headers exceed Node's `maxHeaderSize` (HTTP/1.1). */
+const HEADERS_TOO_LARGE =
+  "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /** How long shutdown waits for in-flight calls before cutting connections. */
 const DRAIN_TIMEOUT_MS = 5_000;
 /** After connections are cut, how long the listeners may take to report closed. */
@@ -66,6 +82,30 @@ export interface RunningDaemon {
    * throws. With a token from the environment, or while shutting down, it only logs a warning.
    */
   rotateToken(): void;
+}
+
+/**
+ * Closes an h2 session (GOAWAY, then the socket) once it has had no stream open for `idleMs`,
+ * from its start or from its last stream's end: a client that connects and never asks for
+ * anything holds a connection slot for that long at most.
+ */
+function closeWhenIdle(session: Http2Session, idleMs: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer = setTimeout(() => session.destroy(), idleMs);
+    timer.unref();
+  };
+  arm();
+  session.on("stream", (stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once("close", () => {
+      open--;
+      if (open === 0 && !session.destroyed && !session.closed) arm();
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
 }
 
 function delay(ms: number): Promise<"timeout"> {
@@ -203,8 +243,14 @@ export async function startDaemon(
     errorAndMetricsInterceptor(metrics, logger),
     authInterceptor(auth, audit, identity),
   ];
+  const fallback = createRpcFallback(config.maxRequestBytes);
   const adapterOptions = {
-    routes: (router: Parameters<typeof registerRoutes>[0]) => registerRoutes(router, deps),
+    routes: (router: Parameters<typeof registerRoutes>[0]) => {
+      registerRoutes(router, deps);
+      guardLibraryErrors(router.handlers);
+    },
+    // connect-node types its response as a narrower write(); it is the listener's response.
+    fallback: (req: NodeRequest, res: unknown) => fallback(req, res as NodeResponse),
     interceptors,
     readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
@@ -225,7 +271,20 @@ export async function startDaemon(
     publicOnly: config.publicOnly,
     logger,
   });
-  const pipelineBase = { originPolicy, auth, metrics, logger, ipfs };
+  const pipelineBase = {
+    originPolicy,
+    auth,
+    metrics,
+    logger,
+    ipfs,
+    maxRequestBytes: config.maxRequestBytes,
+  };
+  const http1Pipeline = createPipeline({
+    ...pipelineBase,
+    allowedHosts: () => httpHosts,
+    rpc: http1Rpc,
+  });
+  const h2Pipeline = createPipeline({ ...pipelineBase, allowedHosts: () => grpcHosts, rpc: h2Rpc });
   const http1 = createServer(
     {
       headersTimeout: HEADERS_TIMEOUT_MS,
@@ -234,17 +293,27 @@ export async function startDaemon(
       // Node would answer a missing Host with 400 itself; the Host gate answers 403 instead.
       requireHostHeader: false,
     },
-    createPipeline({ ...pipelineBase, allowedHosts: () => httpHosts, rpc: http1Rpc }),
+    http1Pipeline,
   );
   const h2 = createHttp2Server(
-    { settings: { maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS } },
-    createPipeline({ ...pipelineBase, allowedHosts: () => grpcHosts, rpc: h2Rpc }),
+    {
+      settings: {
+        maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS,
+        maxHeaderListSize: H2_MAX_HEADER_LIST_BYTES,
+      },
+    },
+    h2Pipeline,
   );
-  h2.setTimeout(H2_IDLE_TIMEOUT_MS);
+  // `Expect: 100-continue`: Node would send `100 Continue` before any check; the pipeline sends
+  // it only to a request it lets through.
+  http1.on("checkContinue", http1Pipeline.checkContinue);
+  h2.on("checkContinue", h2Pipeline.checkContinue);
+  h2.setTimeout(H2_INACTIVITY_TIMEOUT_MS);
   const sessions = new Set<Http2Session>();
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
+    closeWhenIdle(s, config.h2IdleTimeoutMs);
   });
   // Raw sockets of both listeners. An h2 session closed gracefully counts as destroyed as soon
   // as its streams are done, but Node then only half-closes its socket and waits for the peer's
@@ -254,14 +323,23 @@ export async function startDaemon(
   let draining = false;
   // Once our side has sent everything and its FIN, nothing the client was promised is pending.
   const cutWhenFlushed = (socket: Socket) => socket.once("finish", () => socket.destroy());
-  for (const server of [http1, h2]) {
+  for (const [server, listener] of [
+    [http1, "http"],
+    [h2, "grpc"],
+  ] as const) {
+    // Node drops a connection that arrives while the listener holds this many.
+    server.maxConnections = config.maxConnections;
+    server.on("drop", () => metrics.refuseConnection(listener));
     server.on("connection", (socket: Socket) => {
       sockets.add(socket);
       socket.once("close", () => sockets.delete(socket));
       if (draining) cutWhenFlushed(socket);
     });
-    server.on("clientError", (_err: Error, socket: import("node:stream").Duplex) => {
-      socket.destroy();
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // Headers over `maxHeaderSize` get the status that says so; other unparsable requests
+      // and timeouts just lose the connection.
+      if (err.code === "HPE_HEADER_OVERFLOW" && socket.writable) socket.end(HEADERS_TOO_LARGE);
+      else socket.destroy();
     });
   }
   const cutAll = () => {

@@ -3,6 +3,9 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client
 /** Why the pipeline refused a request before it reached a handler. */
 export type RejectReason = "host" | "origin" | "token" | "scope";
 
+/** A listener, as metric labels name it: `http` (HTTP/1.1) or `grpc` (h2c). */
+export type Listener = "http" | "grpc";
+
 /**
  * The daemon's metrics on a private registry. Labels are bounded: procedure names come from the
  * router's known set, never from the request path.
@@ -21,6 +24,12 @@ export class Metrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  readonly refusedConnections = new Counter({
+    name: "seed_daemon_connections_refused_total",
+    help: "Connections dropped on arrival because the listener held --max-connections, by listener",
+    labelNames: ["listener"] as const,
+    registers: [this.registry],
+  });
   readonly latency = new Histogram({
     name: "seed_daemon_request_duration_seconds",
     help: "RPC latency, by procedure",
@@ -35,5 +44,10 @@ export class Metrics {
 
   reject(reason: RejectReason): void {
     this.rejections.inc({ reason });
+  }
+
+  /** Counts a connection `listener` dropped on arrival because it was full. */
+  refuseConnection(listener: Listener): void {
+    this.refusedConnections.inc({ listener });
   }
 }

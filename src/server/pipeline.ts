@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, maxHeaderSize, type ServerResponse } from "node:http";
 import {
   type Http2ServerRequest,
   type Http2ServerResponse,
@@ -55,19 +55,77 @@ export interface PipelineOptions {
    * methods on such a path get `405`, after the token check.
    */
   readonly ipfs?: IpfsHandler;
+  /**
+   * Largest request body (`--max-request-bytes`). A request the pipeline answers itself
+   * (`/health`, `/metrics`, `/ipfs`) that declares a larger body gets `413`; RPCs keep the
+   * Connect library's own answer. Without it, no such check.
+   */
+  readonly maxRequestBytes?: number;
 }
 
-function hostOf(req: NodeRequest): string | undefined {
-  if (req.httpVersionMajor >= 2) {
-    const authority = req.headers[":authority"];
-    return typeof authority === "string" ? authority : req.headers.host;
-  }
-  // Node keeps only the first of repeated Host headers; a request with two is ambiguous.
+/**
+ * The pipeline of {@link createPipeline}: the `request` listener, and the same pipeline for
+ * Node's `checkContinue` event, which sends `100 Continue` only once the request got through
+ * the Host, Origin and token checks and is about to reach a handler that reads its body.
+ */
+export type Pipeline = NodeHandler & { readonly checkContinue: NodeHandler };
+
+/** Requests whose client waits for `100 Continue` before sending the body, not sent yet. */
+const awaitingContinue = new WeakSet<NodeRequest>();
+
+/**
+ * How often a header occurs in the request as it was sent. Node keeps only the first of some
+ * repeated headers (`Host`, `Authorization`) and joins others with `, `, on HTTP/1.1 and
+ * HTTP/2 alike, so only the raw list tells that a request carried two.
+ */
+function headerCount(req: NodeRequest, name: string): number {
   let count = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]?.toLowerCase() === "host") count++;
+    if (req.rawHeaders[i]?.toLowerCase() === name) count++;
   }
-  return count === 1 ? req.headers.host : undefined;
+  return count;
+}
+
+/**
+ * The Host the gate checks. A request with two `Host` headers is ambiguous, and so is an HTTP/2
+ * request whose `:authority` and `host` disagree (proxies and the daemon could each pick a
+ * different one): both have no Host here, so the gate refuses them.
+ */
+function hostOf(req: NodeRequest): string | undefined {
+  const hosts = headerCount(req, "host");
+  if (hosts > 1) return undefined;
+  if (req.httpVersionMajor >= 2) {
+    const authority = req.headers[":authority"];
+    const host = req.headers.host;
+    if (typeof authority !== "string") return host;
+    if (host !== undefined && host.toLowerCase() !== authority.toLowerCase()) return undefined;
+    return authority;
+  }
+  return hosts === 1 ? req.headers.host : undefined;
+}
+
+/** The `Authorization` header, or undefined when there is none or more than one. */
+function authorizationOf(req: NodeRequest): string | undefined {
+  return headerCount(req, "authorization") === 1 ? req.headers.authorization : undefined;
+}
+
+/**
+ * True when an HTTP/2 request's header fields add up to more than Node's HTTP/1.1 limit
+ * (`maxHeaderSize`, 16 KiB unless `--max-http-header-size` says otherwise). Node's parser answers
+ * such an HTTP/1.1 request `431` itself; HTTP/2 has no such limit of its own below the
+ * listener's hard one, so the pipeline applies the same bound.
+ */
+function headersTooLarge(req: NodeRequest): boolean {
+  if (req.httpVersionMajor < 2) return false;
+  let bytes = 0;
+  for (const part of req.rawHeaders) bytes += part.length;
+  return bytes > maxHeaderSize;
+}
+
+/** True when the request declares a body larger than `max` bytes. */
+function declaresMoreThan(req: NodeRequest, max: number | undefined): boolean {
+  const length = req.headers["content-length"];
+  return max !== undefined && length !== undefined && Number(length) > max;
 }
 
 function pathOf(req: NodeRequest): string {
@@ -86,7 +144,22 @@ const REFUSALS = {
   401: { code: "unauthenticated", grpc: "16" },
   403: { code: "permission_denied", grpc: "7" },
   405: { code: "unimplemented", grpc: "12" },
+  413: { code: "resource_exhausted", grpc: "8" },
+  431: { code: "resource_exhausted", grpc: "8" },
 } as const;
+
+/** Message of the `413` for a declared body over `--max-request-bytes`. */
+const TOO_LARGE_MESSAGE = "request body too large";
+
+/**
+ * Before an answer the pipeline gives itself: a client still waiting for `100 Continue` may or
+ * may not send its body now, so an HTTP/1.1 connection cannot safely carry another request.
+ */
+function answeringWithoutContinue(req: NodeRequest, res: NodeResponse): void {
+  if (awaitingContinue.delete(req) && req.httpVersionMajor === 1) {
+    res.setHeader("connection", "close");
+  }
+}
 
 /** Ends a refused request without reading its body. */
 function refuse(
@@ -97,6 +170,7 @@ function refuse(
   extraHeaders: Readonly<Record<string, string>> = {},
 ): void {
   const { code, grpc } = REFUSALS[status];
+  answeringWithoutContinue(req, res);
   const body = JSON.stringify({ code, message });
   const headers: Record<string, string> = {
     ...extraHeaders,
@@ -134,9 +208,14 @@ function refuse(
  * then the RPC handler (whose interceptors check the token again). `GET`/`HEAD /ipfs/{cid}`
  * goes to the blob handler instead, after the bearer check, or right after the Origin policy
  * when that handler needs no token (`--public-only`).
+ *
+ * Before the Host gate, an HTTP/2 header list over Node's `maxHeaderSize` gets `431` (HTTP/1.1
+ * has Node's parser for that). A request the pipeline answers itself gets `413` when it declares
+ * a body over {@link PipelineOptions.maxRequestBytes}. Through {@link Pipeline.checkContinue},
+ * `100 Continue` is sent only to a request about to reach the RPC handler.
  */
-export function createPipeline(opts: PipelineOptions): NodeHandler {
-  const { metrics, logger } = opts;
+export function createPipeline(opts: PipelineOptions): Pipeline {
+  const { metrics, logger, maxRequestBytes } = opts;
   const reject = (reason: RejectReason, req: NodeRequest) => {
     metrics.reject(reason);
     // Floods of refused requests are counted, not logged line by line at info level.
@@ -148,7 +227,31 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
     }
   };
 
-  return (req, res) => {
+  /**
+   * Hands an accepted request to the RPC handler, which reads its body: the moment for `100
+   * Continue`. A declared body over the limit gets none, since the RPC handler refuses it from
+   * its length alone, so the client need not send it.
+   */
+  const proceed = (req: NodeRequest, res: NodeResponse) => {
+    if (!awaitingContinue.has(req)) return;
+    if (declaresMoreThan(req, maxRequestBytes)) answeringWithoutContinue(req, res);
+    else {
+      awaitingContinue.delete(req);
+      res.writeContinue();
+    }
+  };
+  /** `413` for a declared body over the limit, on a request no RPC handler answers. */
+  const refusedTooLarge = (req: NodeRequest, res: NodeResponse) => {
+    if (!declaresMoreThan(req, maxRequestBytes)) return false;
+    refuse(req, res, 413, TOO_LARGE_MESSAGE);
+    return true;
+  };
+
+  const pipeline = (req: NodeRequest, res: NodeResponse) => {
+    if (headersTooLarge(req)) {
+      refuse(req, res, 431, "request headers too large");
+      return;
+    }
     const host = checkHost(hostOf(req), opts.allowedHosts());
     if (!host.ok) {
       reject("host", req);
@@ -176,6 +279,7 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
         if (req.headers["access-control-request-private-network"] === "true") {
           res.setHeader("access-control-allow-private-network", "true");
         }
+        answeringWithoutContinue(req, res);
         res.statusCode = 204;
         res.end();
         return;
@@ -190,7 +294,9 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
     const segment = ipfs === undefined ? undefined : ipfsSegmentOf(path);
     const readsBlob = segment !== undefined && isIpfsReadMethod(req.method);
     const serveBlob = (credential: Credential | undefined) => {
-      if (ipfs === undefined || segment === undefined) return;
+      if (ipfs === undefined || segment === undefined || refusedTooLarge(req, res)) return;
+      // GET and HEAD bodies are never read.
+      answeringWithoutContinue(req, res);
       const outcome = ipfs.serve(req, res, { segment, credential, origin: allowedOrigin });
       // A paired origin forwarding identity is the one refusal of a token's scope there.
       if (outcome === "permission_denied") reject("scope", req);
@@ -201,6 +307,8 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
     }
 
     if (path === "/health" && req.method === "GET") {
+      if (refusedTooLarge(req, res)) return;
+      answeringWithoutContinue(req, res);
       const body = '{"status":"ok"}';
       res.setHeader("content-type", "application/json");
       res.setHeader("cache-control", "no-store");
@@ -209,10 +317,7 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
       return;
     }
 
-    const credential = opts.auth.authenticate(
-      parseBearer(req.headers.authorization),
-      allowedOrigin,
-    );
+    const credential = opts.auth.authenticate(parseBearer(authorizationOf(req)), allowedOrigin);
     if (credential === undefined) {
       reject("token", req);
       refuse(req, res, 401, "missing or invalid bearer token");
@@ -231,6 +336,8 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
         refuse(req, res, 403, "metrics need the master token");
         return;
       }
+      if (refusedTooLarge(req, res)) return;
+      answeringWithoutContinue(req, res);
       metrics.registry.metrics().then(
         (text) => {
           res.setHeader("content-type", metrics.registry.contentType);
@@ -245,6 +352,28 @@ export function createPipeline(opts: PipelineOptions): NodeHandler {
       return;
     }
 
+    proceed(req, res);
     opts.rpc(req, res);
+  };
+  return Object.assign(pipeline, {
+    checkContinue: (req: NodeRequest, res: NodeResponse) => {
+      awaitingContinue.add(req);
+      pipeline(req, res);
+    },
+  });
+}
+
+/**
+ * The RPC adapter's answer for a path no RPC has: `404` with no body, or `413` when the request
+ * declares a body over `maxRequestBytes` (it is a plain HTTP request, not an RPC).
+ */
+export function createRpcFallback(maxRequestBytes: number): NodeHandler {
+  return (req, res) => {
+    if (declaresMoreThan(req, maxRequestBytes)) {
+      refuse(req, res, 413, TOO_LARGE_MESSAGE);
+      return;
+    }
+    res.statusCode = 404;
+    res.end();
   };
 }

@@ -9,6 +9,7 @@ import {
 } from "../identity/keys.js";
 import { parsePrincipal, principalToString } from "../identity/principal.js";
 import { SeedSealer } from "../identity/sealing.js";
+import { quoted } from "../util/text.js";
 import type { Db } from "./db.js";
 
 /** A stored key as the API shows it; never includes the seed. */
@@ -81,10 +82,6 @@ interface KeyRow {
 
 type InfoRow = Omit<KeyRow, "seed" | "encrypted">;
 
-function quote(name: string): string {
-  return JSON.stringify(name);
-}
-
 /**
  * Checks a key name: 1 to 128 code points, no leading or trailing white space, no control,
  * format, private-use or unassigned characters.
@@ -132,7 +129,7 @@ function toInfo(row: InfoRow): NamedKeyInfo {
 function noSuchKey(name: unknown): IdentityError {
   return new IdentityError(
     "not_found",
-    `no key named ${quote(typeof name === "string" ? name : "")}`,
+    `no key named ${quoted(typeof name === "string" ? name : "")}`,
   );
 }
 
@@ -359,7 +356,7 @@ export class Keystore {
    */
   #openRow(row: KeyRow, use: (seed: Uint8Array) => void): SigningKey {
     const damaged = () =>
-      new IdentityError("failed_precondition", `stored key ${quote(row.name)} is damaged`);
+      new IdentityError("failed_precondition", `stored key ${quoted(row.name)} is damaged`);
     let publicKey: Uint8Array;
     try {
       publicKey = parsePrincipal(row.public_key);
@@ -434,13 +431,13 @@ export class Keystore {
       this.#db
         .transaction(() => {
           if (sql.info.get(name) !== undefined) {
-            throw new IdentityError("already_exists", `a key named ${quote(name)} already exists`);
+            throw new IdentityError("already_exists", `a key named ${quoted(name)} already exists`);
           }
           const other = sql.nameOfPrincipal.get(principal);
           if (other !== undefined) {
             throw new IdentityError(
               "already_exists",
-              `public key ${principal} is already registered as ${quote(other)}`,
+              `public key ${principal} is already registered as ${quoted(other)}`,
             );
           }
           sql.insert.run(name, principal, stored, sealer === null ? 0 : 1, createTime);
@@ -603,7 +600,7 @@ export class Keystore {
         const row = this.#infoRow(current);
         if (current === next) return toInfo(row);
         if (sql.info.get(next) !== undefined) {
-          throw new IdentityError("already_exists", `a key named ${quote(next)} already exists`);
+          throw new IdentityError("already_exists", `a key named ${quoted(next)} already exists`);
         }
         sql.rename.run(next, current);
         return toInfo({ ...row, name: next });

@@ -68,6 +68,9 @@ test("bad values throw a ConfigError naming the flag", () => {
     [{ logLevel: "verbose" }, "--log-level"],
     [{ maxRequestBytes: "12" }, "--max-request-bytes"],
     [{ maxRequestBytes: "1e6" }, "--max-request-bytes"],
+    [{ maxConnections: "0" }, "--max-connections"],
+    [{ maxConnections: "many" }, "--max-connections"],
+    [{ h2IdleTimeoutMs: "1" }, "--h2-idle-timeout-ms"],
     [{ allowedHost: ["a/b"] }, "--allowed-host"],
     [{ allowedHost: ["*.x"] }, "--allowed-host"],
     [{ httpAddr: "127.0.0.1:5", grpcAddr: "127.0.0.1:5" }, "--grpc-addr"],
@@ -80,4 +83,18 @@ test("bad values throw a ConfigError naming the flag", () => {
       JSON.stringify(raw),
     );
   }
+});
+
+test("--max-connections (env SEED_DAEMON_MAX_CONNECTIONS) and the HTTP/2 idle bound", () => {
+  const d = resolveConfig({}, { HOME: "/h" });
+  assert.equal(d.maxConnections, 512);
+  assert.equal(d.h2IdleTimeoutMs, 30_000);
+  const env = { HOME: "/h", SEED_DAEMON_MAX_CONNECTIONS: "64" };
+  assert.equal(resolveConfig({}, env).maxConnections, 64);
+  assert.equal(resolveConfig({ maxConnections: "8" }, env).maxConnections, 8);
+  assert.equal(resolveConfig({ h2IdleTimeoutMs: "250" }, env).h2IdleTimeoutMs, 250);
+  assert.throws(
+    () => resolveConfig({}, { HOME: "/h", SEED_DAEMON_MAX_CONNECTIONS: "-1" }),
+    /--max-connections/,
+  );
 });

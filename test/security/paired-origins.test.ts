@@ -250,6 +250,20 @@ describe("PairedOriginStore", () => {
     assert.throws(() => store.unpair("https://*.example"), assertCode("invalid_argument"));
   });
 
+  it("quotes an origin it does not know cut to 128 characters", () => {
+    const store = PairedOriginStore.load(storePath());
+    const origin = `https://${Array.from({ length: 4 }, () => "a".repeat(60)).join(".")}.example`;
+    assert.throws(
+      () => store.unpair(origin),
+      (err: unknown) => {
+        assert.ok(err instanceof PairedOriginsError);
+        assert.equal(err.code, "not_found");
+        assert.equal(err.message, `origin "${origin.slice(0, 128)}…" is not paired`);
+        return true;
+      },
+    );
+  });
+
   it("rejects invalid origins and labels with invalid_argument and changes nothing", () => {
     const path = storePath();
     const store = PairedOriginStore.load(path);

@@ -1,12 +1,25 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { gunzipSync } from "node:zlib";
+import {
+  Code,
+  ConnectError,
+  createClient,
+  createConnectRouter,
+  createRouterTransport,
+} from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { DomainError } from "../../src/errors.js";
 import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { Documents } from "../../src/gen/com/seed/documents/v3alpha/documents_pb.js";
 import { createLogger } from "../../src/logger.js";
 import { Metrics } from "../../src/server/metrics.js";
-import { errorAndMetricsInterceptor } from "../../src/server/rpc-interceptor.js";
+import {
+  errorAndMetricsInterceptor,
+  guardLibraryErrors,
+  libraryError,
+} from "../../src/server/rpc-interceptor.js";
 
 const WATCH = "/com.seed.documents.v3alpha.Documents/WatchDocuments";
 
@@ -105,4 +118,204 @@ test("unary errors are mapped as before", async () => {
   assert.deepEqual(await counted(metrics, "/com.seed.daemon.v1alpha.Daemon/GetInfo"), [
     ["FailedPrecondition", 1],
   ]);
+});
+
+// ---- guardLibraryErrors: errors the Connect library raises itself never carry its text.
+
+/** Field 1, length-delimited, with a length past the end: protobuf-es' "premature EOF". */
+const BAD_PROTO = new Uint8Array([0x0a, 0xff, 0xff]);
+const GET_INFO = "/com.seed.daemon.v1alpha.Daemon/GetInfo";
+
+function envelope(flags: number, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + data.length);
+  out[0] = flags;
+  new DataView(out.buffer).setUint32(1, data.length);
+  out.set(data, 5);
+  return out;
+}
+
+/** The guarded handlers of a router serving GetInfo (`info` decides) and WatchDocuments. */
+function guardedRouter(info: () => unknown) {
+  const metrics = new Metrics();
+  const router = createConnectRouter({
+    interceptors: [errorAndMetricsInterceptor(metrics, createLogger("silent"))],
+    // As connect-node's adapter sets it, so long error texts go out compressed.
+    acceptCompression: [compressionGzip, compressionBrotli],
+  });
+  router.service(Daemon, { getInfo: info as never });
+  router.service(Documents, {
+    async *watchDocuments() {
+      yield { account: "first" };
+    },
+  });
+  guardLibraryErrors(router.handlers);
+  const handler = (path: string) => {
+    const h = router.handlers.find((x) => x.requestPath === path);
+    assert.ok(h, path);
+    return h;
+  };
+  /** Calls `path` with the given headers and body; returns status, headers, body and trailers. */
+  return async (path: string, header: Record<string, string>, body: Uint8Array | string) => {
+    const res = await handler(path)({
+      httpVersion: "2.0",
+      url: `http://127.0.0.1${path}`,
+      method: "POST",
+      header: new Headers(header),
+      body: createAsyncIterable([typeof body === "string" ? new TextEncoder().encode(body) : body]),
+      signal: new AbortController().signal,
+    });
+    const chunks: Uint8Array[] = [];
+    for await (const c of res.body ?? createAsyncIterable<Uint8Array>([])) chunks.push(c);
+    return {
+      status: res.status,
+      header: res.header,
+      body: Buffer.concat(chunks),
+      trailer: res.trailer,
+    };
+  };
+}
+
+/** The enveloped messages of a body, inflated when flagged compressed (gzip). */
+function envelopesOf(body: Buffer): Array<{ flags: number; data: Buffer }> {
+  const out: Array<{ flags: number; data: Buffer }> = [];
+  for (let at = 0; at + 5 <= body.length; ) {
+    const len = body.readUInt32BE(at + 1);
+    const flags = body[at] ?? 0;
+    const data = body.subarray(at + 5, at + 5 + len);
+    out.push({ flags, data: flags & 1 ? gunzipSync(data) : data });
+    at += 5 + len;
+  }
+  return out;
+}
+
+const healthy = () => ({ version: "1.2.3" });
+const longTimeout = `1${"z".repeat(3000)}`;
+
+test("libraryError: the library's code with a fixed message; undecodable input is invalid_argument", () => {
+  const parse = new ConnectError("parse binary: premature EOF", Code.Internal);
+  assert.deepEqual(
+    [libraryError(parse, "input").code, libraryError(parse, "input").rawMessage],
+    [Code.InvalidArgument, "malformed request"],
+  );
+  assert.equal(libraryError(parse, "output").code, Code.Internal);
+  assert.equal(libraryError(parse, "output").rawMessage, "internal error");
+  const generic = new ConnectError("internal error", Code.Internal);
+  assert.equal(libraryError(generic, "input").code, Code.Internal);
+  const size = new ConnectError(
+    "message size 9 is larger than configured readMaxBytes 8",
+    Code.ResourceExhausted,
+  );
+  assert.equal(libraryError(size, "input").rawMessage, "message too large");
+  assert.equal(libraryError(new Error("x"), "input").code, Code.Internal);
+  const timeout = new ConnectError("the operation timed out", Code.DeadlineExceeded);
+  assert.equal(libraryError(timeout, "output").rawMessage, "deadline exceeded");
+});
+
+test("guard, Connect unary: malformed proto and JSON bodies, a bad header; own errors kept", async () => {
+  const call = guardedRouter(() => {
+    throw new DomainError("failed_precondition", "not now");
+  });
+  for (const [header, body] of [
+    [{ "content-type": "application/proto" }, BAD_PROTO],
+    [{ "content-type": "application/json" }, "{nope"],
+    [{ "content-type": "application/json", "connect-timeout-ms": "x".repeat(50) }, "{}"],
+  ] as const) {
+    const res = await call(GET_INFO, header, body);
+    assert.equal(res.status, 400);
+    assert.deepEqual(JSON.parse(res.body.toString()), {
+      code: "invalid_argument",
+      message: "malformed request",
+    });
+    assert.equal(res.header?.get("content-length"), String(res.body.length));
+  }
+  const own = await call(GET_INFO, { "content-type": "application/json" }, "{}");
+  assert.deepEqual(JSON.parse(own.body.toString()), {
+    code: "failed_precondition",
+    message: "not now",
+  });
+});
+
+test("guard, Connect unary: a gzip-compressed library error is replaced by a plain one", async () => {
+  const call = guardedRouter(healthy);
+  const res = await call(
+    GET_INFO,
+    {
+      "content-type": "application/json",
+      "accept-encoding": "gzip",
+      "connect-timeout-ms": longTimeout,
+    },
+    "{}",
+  );
+  assert.equal(res.header?.get("content-encoding"), null);
+  assert.deepEqual(JSON.parse(res.body.toString()), {
+    code: "invalid_argument",
+    message: "malformed request",
+  });
+});
+
+test("guard: an error encoding the response is internal with no detail", async () => {
+  const call = guardedRouter(() => ({ state: "not a number" }));
+  const res = await call(GET_INFO, { "content-type": "application/proto" }, new Uint8Array());
+  assert.equal(res.status, 500);
+  assert.deepEqual(JSON.parse(res.body.toString()), {
+    code: "internal",
+    message: "internal error",
+  });
+});
+
+test("guard, Connect streaming: the end-of-stream error", async () => {
+  const call = guardedRouter(healthy);
+  for (const header of [
+    { "content-type": "application/connect+proto" } as Record<string, string>,
+    {
+      "content-type": "application/connect+proto",
+      "connect-accept-encoding": "gzip",
+      "connect-timeout-ms": longTimeout,
+    },
+  ]) {
+    const res = await call(WATCH, header, envelope(0, BAD_PROTO));
+    const end = envelopesOf(res.body).find((e) => (e.flags & 0b10) !== 0);
+    assert.ok(end);
+    assert.equal(end.flags & 1, 0, "sent uncompressed");
+    assert.deepEqual(JSON.parse(end.data.toString()).error, {
+      code: "invalid_argument",
+      message: "malformed request",
+    });
+  }
+  const ok = await call(
+    WATCH,
+    { "content-type": "application/connect+proto" },
+    envelope(0, new Uint8Array()),
+  );
+  const messages = envelopesOf(ok.body);
+  assert.equal(messages.length, 2, "one message, then the end of the stream");
+  assert.deepEqual(JSON.parse(messages[1]?.data.toString() ?? ""), {});
+});
+
+test("guard, gRPC: the trailers; gRPC-web: the trailer message", async () => {
+  const call = guardedRouter(healthy);
+  for (const path of [GET_INFO, WATCH]) {
+    const grpc = await call(path, { "content-type": "application/grpc" }, envelope(0, BAD_PROTO));
+    assert.equal(grpc.trailer?.get("grpc-status"), "3", path);
+    assert.equal(grpc.trailer?.get("grpc-message"), "malformed%20request", path);
+    const compressed = { "grpc-accept-encoding": "gzip", "grpc-timeout": longTimeout };
+    for (const extra of [{} as Record<string, string>, compressed]) {
+      const web = await call(
+        path,
+        { "content-type": "application/grpc-web+proto", ...extra },
+        envelope(0, BAD_PROTO),
+      );
+      const trailer = envelopesOf(web.body).find((e) => (e.flags & 0x80) !== 0);
+      assert.ok(trailer, path);
+      assert.equal(trailer.flags, 0x80, "sent uncompressed");
+      assert.match(trailer.data.toString(), /grpc-message: malformed%20request\r\n/);
+      assert.match(trailer.data.toString(), /grpc-status: 3\r\n/);
+    }
+  }
+  const ok = await call(
+    GET_INFO,
+    { "content-type": "application/grpc" },
+    envelope(0, new Uint8Array()),
+  );
+  assert.equal(ok.trailer?.get("grpc-status"), "0");
 });

@@ -301,6 +301,29 @@ describe("Keystore without a passphrase", () => {
   });
 });
 
+describe("Keystore error messages", () => {
+  it("quote a caller's key name cut to 128 characters", async () => {
+    const db = openDatabase(tempDir());
+    const ks = await Keystore.open(db);
+    const long = `${"n".repeat(128)}TAIL`.repeat(50);
+    const cut = `"${"n".repeat(128)}…"`;
+    for (const call of [
+      () => ks.get(long),
+      () => ks.sign(long, new Uint8Array(1)),
+      () => ks.signer(long),
+      () => ks.delete(long),
+      () => ks.rename(long, "fine"),
+    ]) {
+      assert.throws(call, (err: unknown) => {
+        assert.ok(err instanceof IdentityError);
+        assert.equal(err.message, `no key named ${cut}`);
+        return true;
+      });
+    }
+    db.close();
+  });
+});
+
 describe("Keystore signing", () => {
   const data = new TextEncoder().encode("a change to sign");
   const verifies = (sig: Uint8Array, seed: Uint8Array) =>
