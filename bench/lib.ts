@@ -82,14 +82,26 @@ export function mean(xs: readonly number[]): number {
   return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
+/** The median (0 for none). */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1
+    ? (s[mid] as number)
+    : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
 /**
  * One warm-up run of every case, then `rounds` rounds that run every case in turn.
  *
- * @returns the mean req/s of each row, in the order the cases first reported them.
+ * @param summary - how a row's rounds become one figure (the mean unless told).
+ * @returns each row's figure, in the order the cases first reported them.
  */
 export async function interleave(
   cases: readonly (() => Promise<RowResult>)[],
   rounds: number,
+  summary: (xs: readonly number[]) => number = mean,
 ): Promise<Map<string, number>> {
   for (const c of cases) await c();
   const rows = new Map<string, number[]>();
@@ -99,5 +111,5 @@ export async function interleave(
       rows.set(r.name, [...(rows.get(r.name) ?? []), r.rps]);
     }
   }
-  return new Map([...rows].map(([name, rps]) => [name, mean(rps)]));
+  return new Map([...rows].map(([name, rps]) => [name, summary(rps)]));
 }

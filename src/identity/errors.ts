@@ -10,7 +10,8 @@ export type IdentityErrorCode =
   | "permission_denied"
   | "not_found"
   | "already_exists"
-  | "failed_precondition";
+  | "failed_precondition"
+  | "resource_exhausted";
 
 /**
  * The one error type thrown by `src/identity` and `src/store/keystore`.

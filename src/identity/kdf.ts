@@ -55,10 +55,25 @@ export function checkArgon2idParams(params: Argon2idParams, what: string): void 
 }
 
 /**
+ * Derivations the daemon accepts at once: one runs, the others wait their turn. Each holds up to 256 MiB while it runs and
+ * takes about a second at the default costs, so running them side by side would only multiply
+ * the memory (JavaScript has one thread): they run one at a time, and past this queue a caller
+ * is told to retry rather than pile up.
+ */
+export const MAX_PENDING_DERIVATIONS = 16;
+
+let running: Promise<unknown> = Promise.resolve();
+let pending = 0;
+
+/**
  * Derives a 32-byte key from a password with Argon2id.
  *
  * Runs the asynchronous variant: at the default parameters one derivation takes about a second
- * of CPU in pure JS, and a daemon must keep answering other requests meanwhile.
+ * of CPU in pure JS, and a daemon must keep answering other requests meanwhile. Derivations run
+ * one at a time, so concurrent ImportKey / ExportKey calls cannot multiply the daemon's memory.
+ *
+ * @throws {IdentityError} `resource_exhausted` when {@link MAX_PENDING_DERIVATIONS} are already
+ *   running or waiting.
  *
  * The password is UTF-8 encoded without Unicode normalisation, so the same bytes give the same
  * key in any other Argon2id implementation (Go's `argon2.IDKey([]byte(pw))`, libsodium).
@@ -73,6 +88,24 @@ export async function deriveKeyFromPassword(
   salt: Uint8Array,
   params: Argon2idParams = DEFAULT_ARGON2ID_PARAMS,
 ): Promise<Uint8Array> {
+  if (pending >= MAX_PENDING_DERIVATIONS) {
+    throw new IdentityError(
+      "resource_exhausted",
+      "too many password-protected key operations at once; try again shortly",
+    );
+  }
+  pending++;
+  const turn = running
+    .then(() => derive(password, salt, params))
+    .finally(() => {
+      pending--;
+    });
+  // The next derivation waits for this one to end, however it ends.
+  running = turn.catch(() => undefined);
+  return turn;
+}
+
+function derive(password: string, salt: Uint8Array, params: Argon2idParams): Promise<Uint8Array> {
   return argon2idAsync(password, salt, {
     t: params.t,
     m: params.m,

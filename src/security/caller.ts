@@ -32,3 +32,20 @@ export const callerKey = createContextKey<Caller | undefined>(undefined, {
 export const remoteAddrKey = createContextKey<string>("", {
   description: "seed-daemon remote address",
 });
+
+/** What the HTTP pipeline decided about a request before handing it to the RPC adapter. */
+export interface PipelineVerdict {
+  /** The credential its bearer token proved. */
+  readonly credential: Credential;
+  /** Its Origin, normalised, when it passed the origin policy; undefined without one. */
+  readonly origin: string | undefined;
+}
+
+/**
+ * Context key for the pipeline's verdict, so the auth interceptor does not hash and compare the
+ * token a second time. Undefined when a request reached the adapter some other way: the
+ * interceptor then checks the token itself.
+ */
+export const pipelineVerdictKey = createContextKey<PipelineVerdict | undefined>(undefined, {
+  description: "seed-daemon pipeline verdict",
+});

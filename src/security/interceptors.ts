@@ -2,7 +2,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { AuditEvent } from "../audit/audit.js";
 import type { Authenticator } from "./authenticator.js";
 import { parseBearer } from "./bearer.js";
-import { type Credential, callerKey, remoteAddrKey } from "./caller.js";
+import { type Credential, callerKey, pipelineVerdictKey, remoteAddrKey } from "./caller.js";
 import { ForwardedIdentityResolver } from "./forwarded-identity.js";
 import { normalizeOrigin } from "./origin.js";
 import {
@@ -28,10 +28,11 @@ const SCOPES: Readonly<
 };
 
 /**
- * Re-checks the bearer token from the request metadata (unary and streaming alike, on both
- * listeners), enforces the scope of origin-bound tokens and puts the Caller in the context.
- * The HTTP pipeline already checked the token; this keeps handlers safe even if a route is ever
- * mounted without it.
+ * Establishes the caller's credential (unary and streaming alike, on both listeners), enforces
+ * the scope of limited tokens and puts the Caller in the context. The HTTP pipeline already
+ * checked the token and passes its verdict in the context ({@link pipelineVerdictKey}), so the
+ * token is hashed and compared once per request; a request that arrives without a verdict (a
+ * route ever mounted without the pipeline) has its token checked here.
  */
 export function authInterceptor(
   auth: Authenticator,
@@ -39,9 +40,16 @@ export function authInterceptor(
   identity: ForwardedIdentityResolver = new ForwardedIdentityResolver([]),
 ): Interceptor {
   return (next) => async (req) => {
-    const originHeader = req.header.get("origin");
-    const origin = originHeader === null ? undefined : (normalizeOrigin(originHeader) ?? undefined);
-    const credential = auth.authenticate(parseBearer(req.header.get("authorization")), origin);
+    const verdict = req.contextValues.get(pipelineVerdictKey);
+    let origin: string | undefined;
+    let credential: Credential | undefined;
+    if (verdict !== undefined) {
+      ({ origin, credential } = verdict);
+    } else {
+      const originHeader = req.header.get("origin");
+      origin = originHeader === null ? undefined : (normalizeOrigin(originHeader) ?? undefined);
+      credential = auth.authenticate(parseBearer(req.header.get("authorization")), origin);
+    }
     if (credential === undefined) {
       throw new ConnectError("missing or invalid bearer token", Code.Unauthenticated);
     }

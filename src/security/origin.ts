@@ -7,6 +7,7 @@
  * @module
  */
 
+import { quoted } from "../util/text.js";
 import { hasValidALabels } from "./punycode.js";
 
 /**
@@ -14,9 +15,6 @@ import { hasValidALabels } from "./punycode.js";
  * costing more than a bounded amount of parsing.
  */
 const MAX_ORIGIN_LENGTH = 2048;
-
-/** How much of a caller's input an error reason may quote, so reasons stay short and loggable. */
-const MAX_ECHO = 200;
 
 /** Scheme grammar from RFC 3986 §3.1, lower-case only (the header value is checked as given). */
 const SCHEME_RE = /^[a-z][a-z0-9+.-]*$/;
@@ -67,14 +65,6 @@ const PAIRABLE_SCHEMES = new Set(["http", "https"]);
 type Analysis = { ok: true; origin: string } | { ok: false; reason: string };
 
 /**
- * Quotes (part of) a caller's input for an error reason: JSON escaping makes control characters
- * visible, and the cap keeps reasons short.
- */
-function quote(raw: string): string {
-  return raw.length > MAX_ECHO ? `${JSON.stringify(raw.slice(0, MAX_ECHO))}…` : JSON.stringify(raw);
-}
-
-/**
  * Shared core of {@link normalizeOrigin} and {@link parsePairableOrigin}: one implementation, so
  * the two can never disagree about what a canonical origin is. It does not handle `null`.
  */
@@ -96,7 +86,7 @@ function analyzeOrigin(raw: string): Analysis {
   }
   const scheme = raw.slice(0, sep).toLowerCase();
   if (!SCHEME_RE.test(scheme)) {
-    return { ok: false, reason: `origin has an invalid scheme ${quote(raw.slice(0, sep))}` };
+    return { ok: false, reason: `origin has an invalid scheme ${quoted(raw.slice(0, sep))}` };
   }
   if (OPAQUE_ORIGIN_SCHEMES.has(scheme)) {
     return { ok: false, reason: `${scheme}: URLs have no origin of the form scheme://host` };
@@ -189,7 +179,7 @@ export function normalizeOrigin(raw: string): string | null {
  *
  * @param raw - The origin as the user typed it.
  * @returns The canonical origin (same form as {@link normalizeOrigin}), or a short human reason
- *   that quotes at most 200 characters of the input.
+ *   that quotes at most 128 characters of the input.
  */
 export function parsePairableOrigin(
   raw: string,
@@ -210,7 +200,7 @@ export function parsePairableOrigin(
       ok: false,
       reason:
         sep > 0
-          ? `only http and https origins can be paired, not ${quote(raw.slice(0, sep))}`
+          ? `only http and https origins can be paired, not ${quoted(raw.slice(0, sep))}`
           : "origin must have the form https://host[:port]",
     };
   }
@@ -267,7 +257,7 @@ export class OriginPolicy {
       const normalized = normalizeOrigin(entry);
       if (normalized === null) {
         throw new Error(
-          `invalid allowed origin ${quote(String(entry))}: expected scheme://host[:port] ` +
+          `invalid allowed origin ${quoted(String(entry))}: expected scheme://host[:port] ` +
             "(no path, not even a trailing '/', no wildcard) or null",
         );
       }

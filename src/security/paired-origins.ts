@@ -11,7 +11,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
 import { DomainError } from "../errors.js";
-import { writeFileAtomic } from "../util/atomic-write.js";
+import { removeStaleTemps, writeFileAtomic } from "../util/atomic-write.js";
 import { quoted } from "../util/text.js";
 import type { DynamicOriginSource } from "./origin.js";
 import { normalizeOrigin, parsePairableOrigin } from "./origin.js";
@@ -305,6 +305,8 @@ export class PairedOriginStore implements DynamicOriginSource {
    *   silently dropping pairings would hide corruption or tampering.
    */
   static load(filePath: string): PairedOriginStore {
+    // A daemon killed mid-pairing leaves its temp file; the daemon is the file's only writer.
+    removeStaleTemps(filePath);
     const text = readStoreFile(filePath);
     const entries = text === undefined ? new Map<string, Entry>() : parseStoreFile(filePath, text);
     return new PairedOriginStore(filePath, entries);

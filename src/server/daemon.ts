@@ -13,7 +13,7 @@ import { type Config, DEFAULT_CORS_ORIGINS } from "../config/config.js";
 import { ConfigError } from "../config/errors.js";
 import { isIdentityError } from "../identity/errors.js";
 import { Authenticator } from "../security/authenticator.js";
-import { remoteAddrKey } from "../security/caller.js";
+import { pipelineVerdictKey, remoteAddrKey } from "../security/caller.js";
 import { ForwardedIdentityResolver } from "../security/forwarded-identity.js";
 import { allowedHostSet } from "../security/host-gate.js";
 import { authInterceptor } from "../security/interceptors.js";
@@ -41,6 +41,7 @@ import {
   type NodeHandler,
   type NodeRequest,
   type NodeResponse,
+  pipelineVerdictOf,
 } from "./pipeline.js";
 import { errorAndMetricsInterceptor, guardLibraryErrors } from "./rpc-interceptor.js";
 
@@ -255,7 +256,9 @@ export async function startDaemon(
     readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
     contextValues: (req: NodeRequest) =>
-      createContextValues().set(remoteAddrKey, req.socket?.remoteAddress ?? ""),
+      createContextValues()
+        .set(remoteAddrKey, req.socket?.remoteAddress ?? "")
+        .set(pipelineVerdictKey, pipelineVerdictOf(req)),
   };
   // gRPC needs HTTP/2 trailers, so it is served on the h2c listener only.
   const http1Rpc = connectNodeAdapter({ ...adapterOptions, grpc: false }) as NodeHandler;

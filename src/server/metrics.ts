@@ -6,6 +6,14 @@ export type RejectReason = "host" | "origin" | "token" | "scope";
 /** A listener, as metric labels name it: `http` (HTTP/1.1) or `grpc` (h2c). */
 export type Listener = "http" | "grpc";
 
+/** One procedure's RPC metrics, with its label children made once (see {@link Metrics.rpc}). */
+export interface RpcMetrics {
+  /** Starts timing one call; the returned function records its duration. */
+  startTimer(): () => void;
+  /** Counts one call that ended with `code` (a Connect code name, or `ok`). */
+  count(code: string): void;
+}
+
 /**
  * The daemon's metrics on a private registry. Labels are bounded: procedure names come from the
  * router's known set, never from the request path.
@@ -37,6 +45,34 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+
+  readonly #rpcs = new Map<string, RpcMetrics>();
+
+  /**
+   * The metrics of one procedure. prom-client hashes a label object on every `inc`/`observe`;
+   * the children here are looked up once per procedure and code and kept, so an RPC costs two
+   * map lookups. Procedures come from the router's fixed set, so the cache is bounded.
+   */
+  rpc(method: string): RpcMetrics {
+    let m = this.#rpcs.get(method);
+    if (m === undefined) {
+      const latency = this.latency.labels(method);
+      const counts = new Map<string, Counter.Internal>();
+      m = {
+        startTimer: () => latency.startTimer(),
+        count: (code) => {
+          let child = counts.get(code);
+          if (child === undefined) {
+            child = this.requests.labels(method, code);
+            counts.set(code, child);
+          }
+          child.inc();
+        },
+      };
+      this.#rpcs.set(method, m);
+    }
+    return m;
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "seed_daemon_" });

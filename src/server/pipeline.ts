@@ -8,7 +8,7 @@ import { cors } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Authenticator } from "../security/authenticator.js";
 import { parseBearer } from "../security/bearer.js";
-import type { Credential } from "../security/caller.js";
+import type { Credential, PipelineVerdict } from "../security/caller.js";
 import { checkHost } from "../security/host-gate.js";
 import type { OriginPolicy } from "../security/origin.js";
 import {
@@ -39,6 +39,17 @@ const EXPOSE_HEADERS = [...cors.exposedHeaders].join(", ");
 const MAX_DISCARDED_BODY_BYTES = 64 * 1024;
 /** Short, so a revoked origin's cached preflight does not outlive the revocation by much. */
 const PREFLIGHT_MAX_AGE_SECONDS = "60";
+
+/** The verdict on each request handed to the RPC adapter, until the request is collected. */
+const verdicts = new WeakMap<NodeRequest, PipelineVerdict>();
+
+/**
+ * What the pipeline decided about `req`, for the RPC adapter's context values; undefined for a
+ * request the pipeline did not pass on.
+ */
+export function pipelineVerdictOf(req: NodeRequest): PipelineVerdict | undefined {
+  return verdicts.get(req);
+}
 
 /** What the pipeline needs; each policy is a pure function or object tested on its own. */
 export interface PipelineOptions {
@@ -353,6 +364,7 @@ export function createPipeline(opts: PipelineOptions): Pipeline {
     }
 
     proceed(req, res);
+    verdicts.set(req, { credential, origin: allowedOrigin });
     opts.rpc(req, res);
   };
   return Object.assign(pipeline, {

@@ -24,7 +24,7 @@ import {
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import { codeName, isUnexpectedError, toConnectError } from "../errors.js";
+import { codeName, isUnexpectedError, storageFailure, toConnectError } from "../errors.js";
 import { procedureOf } from "../security/interceptors.js";
 import type { Metrics } from "./metrics.js";
 
@@ -101,19 +101,23 @@ async function* inputOf<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
 export function errorAndMetricsInterceptor(metrics: Metrics, logger: Logger): Interceptor {
   return (next) => async (req) => {
     const method = procedureOf(req);
-    const end = metrics.latency.startTimer({ method });
+    const rpc = metrics.rpc(method);
+    const end = rpc.startTimer();
     const trace = req.contextValues.get(callTraceKey);
     if (trace !== undefined) trace.reached = true;
     const fail = (err: unknown): never => {
       let ce: ConnectError;
       if (err instanceof InputError) ce = libraryError(err.reason, "input");
       else {
-        if (isUnexpectedError(err)) {
+        const storage = storageFailure(err);
+        if (storage !== undefined) {
+          logger.error({ method, cause: storage.cause }, "a write to the data dir failed");
+        } else if (isUnexpectedError(err)) {
           logger.error({ method, err: errorSummary(err) }, "unexpected error in handler");
         }
         ce = toConnectError(err);
       }
-      metrics.requests.inc({ method, code: Code[ce.code] ?? "unknown" });
+      rpc.count(Code[ce.code] ?? "unknown");
       if (trace !== undefined) trace.sent = ce;
       throw ce;
     };
@@ -126,7 +130,7 @@ export function errorAndMetricsInterceptor(metrics: Metrics, logger: Logger): In
       return fail(err);
     }
     if (!res.stream) {
-      metrics.requests.inc({ method, code: "ok" });
+      rpc.count("ok");
       end();
       return res;
     }
@@ -140,7 +144,7 @@ export function errorAndMetricsInterceptor(metrics: Metrics, logger: Logger): In
         fail(err);
       } finally {
         // A client that cancels ends the stream here too: that is not a handler failure.
-        if (!failed) metrics.requests.inc({ method, code: "ok" });
+        if (!failed) rpc.count("ok");
         end();
       }
     }

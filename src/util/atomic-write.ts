@@ -11,6 +11,7 @@ import {
   fchmodSync,
   fsyncSync,
   openSync,
+  readdirSync,
   renameSync,
   unlinkSync,
   writeFileSync,
@@ -49,6 +50,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   // Leading dot keeps temp files out of casual listings; the random part makes the name
   // unguessable, so O_EXCL never has to fight a pre-created file.
   const tmp = join(dir, `.${basename(path)}.${randomBytes(8).toString("hex")}.tmp`);
+  // (removeStaleTemps matches exactly this name shape.)
 
   let fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
@@ -77,6 +79,37 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   }
 
   syncDirectory(dir);
+}
+
+/**
+ * Removes the temp files that {@link writeFileAtomic} left next to `path` when the process was
+ * killed between creating and renaming one. Call it only while no other writer of `path` runs
+ * (at start-up, holding the data dir). Only names of exactly the shape writeFileAtomic makes are
+ * touched; failures are ignored, since a leftover temp file is untidy, not harmful.
+ *
+ * @returns How many were removed.
+ */
+export function removeStaleTemps(path: string): number {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{16}\.tmp$/.test(name.slice(prefix.length)))
+      continue;
+    try {
+      unlinkSync(join(dir, name));
+      removed++;
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+  return removed;
 }
 
 /**

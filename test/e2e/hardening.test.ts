@@ -369,6 +369,19 @@ test("an error message quotes a caller's key name cut to 128 characters", async 
   assert.equal(err.message, `no key named "${"n".repeat(128)}…"`);
 });
 
+test("a PairOrigin error quotes the caller's origin cut to 128 characters", async () => {
+  const scheme = `x${"y".repeat(1_000)}`;
+  const res = await post(
+    "/com.seed.daemon.v1alpha.Daemon/PairOrigin",
+    { "content-type": "application/json" },
+    JSON.stringify({ origin: `${scheme}://a.example`, label: "l" }),
+  );
+  const err = connectError(res);
+  assert.equal(err.code, "invalid_argument", err.message);
+  assert.ok(err.message.includes(`"x${"y".repeat(127)}…"`), err.message);
+  assert.ok(!err.message.includes("y".repeat(128)));
+});
+
 describe("more than one Authorization header is refused", () => {
   const wrong = `Bearer ${"x".repeat(43)}`;
 

@@ -116,6 +116,21 @@ describe("writeFileAtomic", () => {
 });
 
 describe("PairedOriginStore", () => {
+  it("removes the temp files a killed writer left behind, and nothing else", () => {
+    const path = storePath();
+    const dir = join(path, "..");
+    const stale = `.${PAIRED_ORIGINS_FILE_NAME}.0123456789abcdef.tmp`;
+    const others = [
+      `.${PAIRED_ORIGINS_FILE_NAME}.notours.tmp`,
+      "keep.tmp",
+      PAIRED_ORIGINS_FILE_NAME,
+    ];
+    writeFileSync(join(dir, stale), "{", { mode: 0o600 });
+    for (const name of others.slice(0, 2)) writeFileSync(join(dir, name), "x");
+    PairedOriginStore.load(path).pair("https://a.example", "a");
+    assert.deepEqual(readdirSync(dir).sort(), [...others].sort());
+  });
+
   it("starts empty when the file is missing and does not create it", () => {
     const path = storePath();
     const store = PairedOriginStore.load(path);

@@ -10,6 +10,7 @@ import {
 } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import Database from "better-sqlite3";
 import { DomainError } from "../../src/errors.js";
 import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { Documents } from "../../src/gen/com/seed/documents/v3alpha/documents_pb.js";
@@ -24,7 +25,7 @@ import {
 const WATCH = "/com.seed.documents.v3alpha.Documents/WatchDocuments";
 
 /** A Documents.WatchDocuments handler that yields `before` messages, then does `then`. */
-function setup(then: "end" | "domain" | "crash" | "wait", release?: Promise<void>) {
+function setup(then: "end" | "domain" | "crash" | "wait" | "full", release?: Promise<void>) {
   const metrics = new Metrics();
   const logged: string[] = [];
   const logger = createLogger("error");
@@ -39,6 +40,16 @@ function setup(then: "end" | "domain" | "crash" | "wait", release?: Promise<void
           if (then === "wait") await release;
           if (then === "domain") throw new DomainError("not_found", "document not found");
           if (then === "crash") throw new Error("secret-bearing library text");
+          if (then === "full") {
+            const db = new Database(":memory:");
+            db.exec("CREATE TABLE t (x BLOB)");
+            db.pragma("max_page_count = 4");
+            try {
+              for (;;) db.prepare("INSERT INTO t VALUES (?)").run(Buffer.alloc(4096));
+            } finally {
+              db.close();
+            }
+          }
           yield { account: "second" };
         },
       });
@@ -86,6 +97,20 @@ test("an unexpected error mid-stream is internal with no detail, and logged once
   assert.deepEqual(await counted(metrics, WATCH), [["Internal", 1]]);
   assert.equal(logged.length, 1);
   assert.doesNotMatch(logged[0] ?? "", /secret-bearing/);
+});
+
+test("a full disk mid-stream is resource_exhausted with a fixed message, logged with its code only", async () => {
+  const { client, metrics, logged } = setup("full");
+  const r = await drain(client);
+  assert.deepEqual(r, {
+    seen: ["first"],
+    code: "ResourceExhausted",
+    message: "the daemon's disk is full: nothing was written",
+  });
+  assert.deepEqual(await counted(metrics, WATCH), [["ResourceExhausted", 1]]);
+  assert.deepEqual(logged, [
+    `a write to the data dir failed {"method":"${WATCH}","cause":"SQLITE_FULL"}`,
+  ]);
 });
 
 test("a stream that ends normally counts ok; its latency is recorded only when it ends", async () => {
