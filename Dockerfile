@@ -28,6 +28,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npm rebuild better-sqlite3
 
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 COPY bin ./bin
 
@@ -42,8 +43,14 @@ RUN npm run build \
 # ---- runtime ----
 FROM node:24-bookworm-slim AS runtime
 
+# The key-encryption key comes from a secret mounted at /run/secrets/seed-daemon-kek (32 random
+# bytes in base64, mode 0400 or 0600, owned by uid 10001; examples/docker-compose.yml shows how).
+# Without it the daemon exits 2 at once: it never seals keys under a KEK that would die with the
+# container. The secret stays outside the /data volume, so a copy of the volume holds no usable
+# key (docs/keys.md).
 ENV NODE_ENV=production \
-    SEED_DAEMON_DATA_DIR=/data
+    SEED_DAEMON_DATA_DIR=/data \
+    SEED_DAEMON_KEK_FILE=/run/secrets/seed-daemon-kek
 
 # Fixed uid/gid so volume ownership is predictable across rebuilds and hosts. The data dir is
 # 0700 and owned by that user: the daemon refuses a data dir that group or others can write, or

@@ -5,7 +5,8 @@
  * BIP-39 passphrase from stdin (first and second line) or prompts for them; `import` and
  * `export` read a password from stdin with `--password-stdin` or prompt on a terminal. Relative
  * file paths are resolved against the CLI's working directory before they are sent, because the
- * daemon only accepts absolute paths.
+ * daemon only accepts absolute paths. `import-seed-keyring` reads Seed's OS keychain item and
+ * imports its keys through ImportKey (see `import-seed-keyring.ts`).
  *
  * @module
  */
@@ -24,6 +25,7 @@ import {
   table,
   withClientOptions,
 } from "./client-command.js";
+import { type ImportSeedKeyringOptions, importSeedKeyring } from "./import-seed-keyring.js";
 import {
   promptNewSecret,
   promptSecret,
@@ -32,6 +34,7 @@ import {
   readStdinLines,
   stdinIsTTY,
 } from "./prompt.js";
+import { registerRekeyCommand } from "./rekey.js";
 
 /** Largest message `sign` reads from stdin or a file; the daemon's own limit is lower by default. */
 const MAX_SIGN_INPUT_BYTES = 64 * 1024 * 1024;
@@ -145,8 +148,11 @@ export function registerKeyCommands(program: Command, env: NodeJS.ProcessEnv): v
   const keys = program
     .command("keys")
     .description(
-      "signing keys: new, gen-mnemonic, register, list, rename, delete, delete-all, import, export, sign",
+      "signing keys: new, gen-mnemonic, register, list, rename, delete, delete-all, import, " +
+        "import-seed-keyring, export, sign, rekey",
     );
+  // Offline (no daemon, no RPC): it works on the data dir of a stopped daemon.
+  registerRekeyCommand(keys, env);
 
   // Needs no daemon: the words are made here and stored nowhere.
   // The client options are accepted (and unused) so that scripts passing them keep working.
@@ -298,6 +304,21 @@ export function registerKeyCommands(program: Command, env: NodeJS.ProcessEnv): v
       }
       output(opts, keyJson(key), keyHuman("imported:", key));
     }),
+  );
+
+  withClientOptions(
+    keys
+      .command("import-seed-keyring")
+      .description(
+        "import the keys of Seed's OS keychain item (service seed-daemon-main, account " +
+          "parentCollection) under their names, skipping names that exist; Seed's item is " +
+          "only read, never changed",
+      )
+      .option("--dev", "read Seed's development item (service seed-daemon-dev) instead"),
+  ).action(
+    clientAction(env, (clients, opts: ImportSeedKeyringOptions) =>
+      importSeedKeyring(clients, opts, env),
+    ),
   );
 
   withClientOptions(

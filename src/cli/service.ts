@@ -30,7 +30,6 @@ import { request } from "node:http";
 import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type Command, Option } from "commander";
 import { parseListenAddress } from "../config/address.js";
 import { ConfigError } from "../config/errors.js";
@@ -38,6 +37,7 @@ import { defaultDataDir } from "../config/paths.js";
 import { ensurePrivateDir } from "../security/token-store.js";
 import { isProcessAlive, readDaemonFile } from "../server/daemon-file.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
+import { PACKAGE_ROOT } from "../version.js";
 import { CliError, describeError, output } from "./client-command.js";
 import {
   dataDirFromLaunchdPlist,
@@ -157,7 +157,7 @@ function requestedDataDir(ctx: Context): string {
 
 /** The absolute node executable and `bin/seed-daemon.js` the service runs. */
 function programPaths(): { nodePath: string; scriptPath: string } {
-  const script = fileURLToPath(new URL("../../bin/seed-daemon.js", import.meta.url));
+  const script = join(PACKAGE_ROOT, "bin", "seed-daemon.js");
   let scriptPath: string;
   try {
     scriptPath = realpathSync(script);

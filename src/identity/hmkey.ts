@@ -90,6 +90,12 @@ export interface EncodeHmkeyOptions {
   readonly createTime?: Date;
   /** The key's name, written as the `name` member. */
   readonly name?: string;
+  /**
+   * Argon2id costs for a password-protected file; default {@link DEFAULT_ARGON2ID_PARAMS}.
+   * Lower costs are only for a password that is itself a random key (a one-time transfer file
+   * whose password never leaves the two processes): stretching adds nothing to 256 random bits.
+   */
+  readonly argon2?: Argon2idParams;
 }
 
 const KDF_NAME = "argon2id";
@@ -232,12 +238,19 @@ export class HmkeyEncoder {
   readonly #name: string | undefined;
   #key: Uint8Array | null;
   readonly #salt: Buffer | null;
+  readonly #params: Argon2idParams;
 
-  private constructor(options: EncodeHmkeyOptions, key: Uint8Array | null, salt: Buffer | null) {
+  private constructor(
+    options: EncodeHmkeyOptions,
+    key: Uint8Array | null,
+    salt: Buffer | null,
+    params: Argon2idParams,
+  ) {
     this.#createTime = options.createTime;
     this.#name = options.name;
     this.#key = key;
     this.#salt = salt;
+    this.#params = params;
   }
 
   /**
@@ -246,12 +259,14 @@ export class HmkeyEncoder {
    * @param options - see {@link EncodeHmkeyOptions}.
    */
   static async create(password?: string, options: EncodeHmkeyOptions = {}): Promise<HmkeyEncoder> {
+    const params = options.argon2 ?? DEFAULT_ARGON2ID_PARAMS;
     if (password === undefined || password === "") {
-      return new HmkeyEncoder(options, null, null);
+      return new HmkeyEncoder(options, null, null, params);
     }
+    checkArgon2idParams(params, "key file encoder");
     const salt = randomBytes(KDF_SALT_LENGTH);
-    const key = await deriveKeyFromPassword(password, salt, DEFAULT_ARGON2ID_PARAMS);
-    return new HmkeyEncoder(options, key, salt);
+    const key = await deriveKeyFromPassword(password, salt, params);
+    return new HmkeyEncoder(options, key, salt, params);
   }
 
   /**
@@ -286,9 +301,9 @@ export class HmkeyEncoder {
         encryption: {
           kdf: KDF_NAME,
           argon2: {
-            memoryCost: DEFAULT_ARGON2ID_PARAMS.m,
-            timeCost: DEFAULT_ARGON2ID_PARAMS.t,
-            parallelism: DEFAULT_ARGON2ID_PARAMS.p,
+            memoryCost: this.#params.m,
+            timeCost: this.#params.t,
+            parallelism: this.#params.p,
             saltB64: this.#salt.toString("base64url"),
           },
           cipher: CIPHER_NAME,

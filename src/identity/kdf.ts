@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { argon2idAsync } from "@noble/hashes/argon2.js";
 import { IdentityError } from "./errors.js";
 
@@ -65,6 +66,21 @@ export const MAX_PENDING_DERIVATIONS = 16;
 let running: Promise<unknown> = Promise.resolve();
 let pending = 0;
 
+const callerSignal = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs `fn` on behalf of a caller who may go away (an RPC's `ctx.signal`): a derivation `fn`
+ * starts that is still waiting for its turn when `signal` aborts gives its place up at once and
+ * never runs, so callers who gave up cannot keep the queue full.
+ */
+export function withCallerSignal<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  return callerSignal.run(signal, fn);
+}
+
+function abandoned(): IdentityError {
+  return new IdentityError("failed_precondition", "the call ended before its key derivation ran");
+}
+
 /**
  * Derives a 32-byte key from a password with Argon2id.
  *
@@ -73,7 +89,8 @@ let pending = 0;
  * one at a time, so concurrent ImportKey / ExportKey calls cannot multiply the daemon's memory.
  *
  * @throws {IdentityError} `resource_exhausted` when {@link MAX_PENDING_DERIVATIONS} are already
- *   running or waiting.
+ *   running or waiting; `failed_precondition` when the caller (see {@link withCallerSignal}) went
+ *   away before its turn.
  *
  * The password is UTF-8 encoded without Unicode normalisation, so the same bytes give the same
  * key in any other Argon2id implementation (Go's `argon2.IDKey([]byte(pw))`, libsodium).
@@ -94,11 +111,23 @@ export async function deriveKeyFromPassword(
       "too many password-protected key operations at once; try again shortly",
     );
   }
+  const signal = callerSignal.getStore();
+  if (signal?.aborted) throw abandoned();
   pending++;
+  let counted = true;
+  const release = () => {
+    if (counted) pending--;
+    counted = false;
+  };
+  signal?.addEventListener("abort", release, { once: true });
   const turn = running
-    .then(() => derive(password, salt, params))
+    .then(() => {
+      if (signal?.aborted) throw abandoned();
+      return derive(password, salt, params);
+    })
     .finally(() => {
-      pending--;
+      signal?.removeEventListener("abort", release);
+      release();
     });
   // The next derivation waits for this one to end, however it ends.
   running = turn.catch(() => undefined);

@@ -1,6 +1,7 @@
 /**
  * Encryption of seeds: the one XChaCha20-Poly1305 construction this daemon uses (for
- * `.hmkey.json` files and for the keystore at rest), and the keystore's passphrase key.
+ * `.hmkey.json` files, for the keystore's seeds under its data key, and for the data key under
+ * the key-encryption key in `kek.ts`), and the {@link SeedSealer} that holds the data key.
  *
  * No SQL and no files here: the keystore decides where the metadata and the sealed seeds live.
  *
@@ -10,13 +11,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { IdentityError } from "./errors.js";
-import {
-  type Argon2idParams,
-  checkArgon2idParams,
-  DEFAULT_ARGON2ID_PARAMS,
-  deriveKeyFromPassword,
-  KDF_SALT_LENGTH,
-} from "./kdf.js";
+import { type Argon2idParams, checkArgon2idParams, deriveKeyFromPassword } from "./kdf.js";
 
 /** XChaCha20-Poly1305 nonce length in bytes. */
 export const XCHACHA_NONCE_LENGTH = 24;
@@ -69,7 +64,22 @@ export function open(
 const VERIFIER_PLAINTEXT = Buffer.from("seed-daemon keystore verifier v1", "utf8");
 const VERIFIER_AAD = Buffer.from("seed-daemon/keystore/verifier", "utf8");
 
-/** What a keystore must store to reopen a {@link SeedSealer}; none of it is secret. */
+/** Length of a keystore data key, in bytes (an XChaCha20-Poly1305 key). */
+export const DATA_KEY_LENGTH = 32;
+
+/**
+ * What wraps a data key for storage: the key-encryption key (`Kek` in `kek.ts`). Structural, so
+ * that this module needs nothing from the KEK's.
+ */
+export interface DataKeyWrapper {
+  /** Seals a 32-byte data key; the result is what the keystore stores. */
+  wrap(dataKey: Uint8Array): Buffer;
+}
+
+/**
+ * The metadata of a keystore in the format before envelope encryption (seeds sealed directly
+ * under the passphrase key); none of it is secret. Only read now, to migrate such a keystore.
+ */
 export interface SealerMetadata {
   /** Argon2id salt. */
   readonly salt: Uint8Array;
@@ -101,10 +111,11 @@ function readKdfParams(text: unknown): Argon2idParams {
 }
 
 /**
- * The keystore's at-rest key: derived from the passphrase with Argon2id, it seals each seed
- * with the seed's raw 32-byte public key as associated data, so a sealed seed copied into
- * another row fails to open instead of signing under the wrong identity. (The public key rather
- * than the name, so renames need no re-encryption.) The key lives only in this object's memory.
+ * The keystore's seed key: the keystore's random data key (or, for a keystore in the format
+ * before envelope encryption, its passphrase key). It seals each seed with the seed's raw
+ * 32-byte public key as associated data, so a sealed seed copied into another row fails to open
+ * instead of signing under the wrong identity. (The public key rather than the name, so renames
+ * need no re-encryption.) The key lives only in this object's memory.
  */
 export class SeedSealer {
   #key: Uint8Array | null;
@@ -114,26 +125,37 @@ export class SeedSealer {
   }
 
   /**
-   * Derives a key under a fresh salt, for a keystore that is not encrypted yet.
-   *
-   * @param passphrase - non-empty passphrase.
-   * @returns the sealer and the metadata to store next to the sealed seeds.
+   * A sealer on a fresh random data key, for a keystore that has none yet.
    */
-  static async create(
-    passphrase: string,
-  ): Promise<{ sealer: SeedSealer; metadata: SealerMetadata }> {
-    const salt = randomBytes(KDF_SALT_LENGTH);
-    const key = await deriveKeyFromPassword(passphrase, salt, DEFAULT_ARGON2ID_PARAMS);
-    const metadata: SealerMetadata = {
-      salt,
-      kdf: JSON.stringify({ algorithm: "argon2id", ...DEFAULT_ARGON2ID_PARAMS }),
-      verifier: seal(key, VERIFIER_PLAINTEXT, VERIFIER_AAD),
-    };
-    return { sealer: new SeedSealer(key), metadata };
+  static generate(): SeedSealer {
+    return new SeedSealer(new Uint8Array(randomBytes(DATA_KEY_LENGTH)));
   }
 
   /**
-   * Derives the key of an encrypted keystore and checks it against the stored verifier.
+   * A sealer on a data key just unwrapped. The sealer takes the buffer over (and zeroes it on
+   * dispose); the caller must not keep using it.
+   *
+   * @throws {IdentityError} `failed_precondition` when the key is not 32 bytes (damaged metadata).
+   */
+  static fromDataKey(dataKey: Uint8Array): SeedSealer {
+    if (dataKey.length !== DATA_KEY_LENGTH) {
+      dataKey.fill(0);
+      throw corrupted();
+    }
+    return new SeedSealer(dataKey);
+  }
+
+  /**
+   * The data key wrapped by `wrapper` (the KEK), for storage. The key itself is handed only to
+   * the wrapper, never returned.
+   */
+  wrapDataKey(wrapper: DataKeyWrapper): Buffer {
+    return wrapper.wrap(this.#live());
+  }
+
+  /**
+   * Derives the key of a keystore in the format before envelope encryption and checks it
+   * against the stored verifier. Only used to migrate such a keystore.
    *
    * @param passphrase - the passphrase to try.
    * @param stored - the stored metadata, as read (untrusted shape).

@@ -11,7 +11,6 @@ import { AuditLog } from "../audit/audit.js";
 import { formatAddress } from "../config/address.js";
 import { type Config, DEFAULT_CORS_ORIGINS } from "../config/config.js";
 import { ConfigError } from "../config/errors.js";
-import { isIdentityError } from "../identity/errors.js";
 import { Authenticator } from "../security/authenticator.js";
 import { pipelineVerdictKey, remoteAddrKey } from "../security/caller.js";
 import { ForwardedIdentityResolver } from "../security/forwarded-identity.js";
@@ -24,8 +23,9 @@ import type { ServiceDeps } from "../services/context.js";
 import { registerRoutes } from "../services/routes.js";
 import { rotateAudited } from "../services/token.js";
 import { BlobStore } from "../store/blob-store.js";
-import { DATABASE_FILE_NAME, DatabaseVersionError, type Db, openDatabase } from "../store/db.js";
-import { KEYSTORE_PASSPHRASE_ENV, Keystore } from "../store/keystore.js";
+import type { Db } from "../store/db.js";
+import type { Keystore } from "../store/keystore.js";
+import { openKeystore } from "../store/open-keystore.js";
 import { VERSION } from "../version.js";
 import {
   isProcessAlive,
@@ -135,35 +135,27 @@ function loginProofOrigins(config: Config): string[] {
 }
 
 /**
- * Opens `seed.db` and the keystore in it. Every failure is a ConfigError (exit 2) that names the
- * problem; a wrong or missing passphrase is refused before anything is written. The passphrase is
- * only handed to the keystore, never logged or kept.
+ * Opens `seed.db` and the keystore in it (see `openKeystore` in `store/open-keystore.ts`): every
+ * failure is a ConfigError (exit 2) that names the problem, and a wrong or missing KEK is refused
+ * before anything is written. Logs the KEK source (never the key), the warnings of the KEK
+ * resolution, and a migration from an older format.
  */
-async function openKeystore(
+async function openStore(
   dataDir: string,
   env: NodeJS.ProcessEnv,
+  logger: Logger,
 ): Promise<{ db: Db; keystore: Keystore }> {
-  const dbPath = join(dataDir, DATABASE_FILE_NAME);
-  let db: Db;
-  try {
-    db = openDatabase(dataDir);
-  } catch (err) {
-    if (err instanceof DatabaseVersionError) throw new ConfigError(err.message);
-    // better-sqlite3 and fs messages name files and SQLite states, never their contents.
-    throw new ConfigError(`cannot open ${dbPath}: ${(err as Error)?.message ?? String(err)}`);
+  const { db, keystore, notices } = await openKeystore({ dataDir, env });
+  for (const notice of notices) logger.warn(notice);
+  const migration = keystore.migration;
+  if (migration !== undefined) {
+    logger.info(
+      { from: migration.from, keys: migration.keys, kek_source: keystore.kekSource },
+      "keystore migrated to envelope encryption",
+    );
   }
-  try {
-    const keystore = await Keystore.open(db, { passphrase: env[KEYSTORE_PASSPHRASE_ENV] ?? "" });
-    return { db, keystore };
-  } catch (err) {
-    db.close();
-    const detail = isIdentityError(err)
-      ? err.message.includes(KEYSTORE_PASSPHRASE_ENV)
-        ? err.message
-        : `${err.message} (${KEYSTORE_PASSPHRASE_ENV})`
-      : ((err as Error)?.message ?? String(err));
-    throw new ConfigError(`cannot open the keystore in ${dbPath}: ${detail}`);
-  }
+  logger.info({ kek_source: keystore.kekSource }, "keystore unlocked");
+  return { db, keystore };
 }
 
 /**
@@ -212,7 +204,7 @@ export async function startDaemon(
   const audit = new AuditLog(logger, config.auditLogPath);
   let store: { db: Db; keystore: Keystore };
   try {
-    store = await openKeystore(config.dataDir, env);
+    store = await openStore(config.dataDir, env, logger);
   } catch (err) {
     audit.close();
     throw err;

@@ -14,6 +14,8 @@ export function daemonInfoService(deps: ServiceDeps): Partial<ServiceImpl<typeof
         startTime: timestampFromDate(deps.startTime),
         version: VERSION,
         publicOnly: deps.config.publicOnly,
+        // The kind of source only: no path, account or key, so any credential may see it.
+        kekSource: deps.keystore.kekSource,
       });
     },
   };

@@ -1,6 +1,16 @@
 import { timingSafeEqual } from "node:crypto";
-import { IdentityError } from "../identity/errors.js";
+import { IdentityError, isIdentityError } from "../identity/errors.js";
 import { decodeHmkey, type EncodeHmkeyOptions, HmkeyEncoder } from "../identity/hmkey.js";
+import {
+  describeKekSource,
+  type Kek,
+  type KekDescriptor,
+  type KekResolver,
+  type KekSourceKind,
+  PASSPHRASE_ENV,
+  parseKekDescriptor,
+  serializeKekDescriptor,
+} from "../identity/kek.js";
 import {
   keyFromMnemonic,
   SEED_LENGTH,
@@ -24,20 +34,36 @@ export interface NamedKeyInfo {
   readonly createTime: Date;
 }
 
+/**
+ * What {@link Keystore.open} needs from the KEK side: the KEK of an existing keystore, or a new
+ * one for a keystore that has no data key yet. `KekResolver` is the implementation.
+ */
+export type KekSupplier = Pick<KekResolver, "forExisting" | "forNew">;
+
 /** Options for {@link Keystore.open}. */
 export interface KeystoreOptions {
+  /** Where the key-encryption key comes from. */
+  readonly kek: KekSupplier;
   /**
-   * Passphrase for at-rest encryption of seeds (from `SEED_DAEMON_KEYSTORE_PASSPHRASE`). Empty or
-   * absent means none.
+   * The passphrase of a keystore in the format before envelope encryption (seeds sealed directly
+   * under an Argon2id key of `SEED_DAEMON_KEYSTORE_PASSPHRASE`): only used to migrate one.
    */
-  readonly passphrase?: string;
+  readonly legacyPassphrase?: string;
+}
+
+/** What the open of a keystore in an older format did to it (see {@link Keystore.open}). */
+export interface KeystoreMigration {
+  /** The format it was in: plaintext seeds, or seeds sealed under the passphrase key. */
+  readonly from: "plaintext" | "passphrase";
+  /** How many seeds were sealed again under the new data key. */
+  readonly keys: number;
 }
 
 /** Longest key name, in Unicode code points. */
 export const MAX_KEY_NAME_LENGTH = 128;
 
 /** Environment variable that carries the keystore passphrase; named in error messages. */
-export const KEYSTORE_PASSPHRASE_ENV = "SEED_DAEMON_KEYSTORE_PASSPHRASE";
+export const KEYSTORE_PASSPHRASE_ENV = PASSPHRASE_ENV;
 
 /**
  * A handle that signs with one stored key, for modules that sign on the user's behalf (the
@@ -63,9 +89,15 @@ export interface ExportedHmkey {
   readonly contents: string;
 }
 
-const META_SALT = "keystore.kdf_salt";
-const META_KDF = "keystore.kdf_params";
-const META_VERIFIER = "keystore.verifier";
+/** The data key, wrapped by the KEK (`nonce || ciphertext || tag`). */
+const META_DATA_KEY = "keystore.data_key";
+/** Where the KEK that wrapped it comes from: a `KekDescriptor` as JSON, no secret. */
+const META_KEK = "keystore.kek";
+// The format before envelope encryption: seeds sealed directly under an Argon2id key of the
+// passphrase. Read only to migrate; deleted by the migration.
+const LEGACY_SALT = "keystore.kdf_salt";
+const LEGACY_KDF = "keystore.kdf_params";
+const LEGACY_VERIFIER = "keystore.verifier";
 
 // Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned code points,
 // plus line/paragraph separators: they make two different names look identical or break the
@@ -133,6 +165,55 @@ function noSuchKey(name: unknown): IdentityError {
   );
 }
 
+/** The refusal of a KEK that does not open the data key; names sources, never keys. */
+function wrongKek(used: KekDescriptor, recorded: KekDescriptor): IdentityError {
+  if (used.source === "passphrase") {
+    return new IdentityError(
+      "failed_precondition",
+      `wrong keystore passphrase (${KEYSTORE_PASSPHRASE_ENV}): it does not open the keystore's data key; nothing was changed`,
+    );
+  }
+  return new IdentityError(
+    "failed_precondition",
+    `wrong KEK: the KEK from ${describeKekSource(used)} does not open the keystore's data key (wrapped by a KEK from ${describeKekSource(recorded)}); nothing was changed`,
+  );
+}
+
+/**
+ * Inside a transaction: seals every plaintext row under `sealer`, and every row sealed under
+ * `legacy` (the old passphrase key) again under `sealer`. A legacy row that does not open is
+ * left as it is (it is damaged either way, and shows so at load).
+ *
+ * @returns how many rows were rewritten.
+ */
+function resealAll(db: Db, sealer: SeedSealer, legacy: SeedSealer | undefined): number {
+  const rows = db.prepare<[], KeyRow>("SELECT name, public_key, seed, encrypted FROM keys").all();
+  const update = db.prepare("UPDATE keys SET seed = ?, encrypted = 1 WHERE name = ?");
+  let count = 0;
+  for (const row of rows) {
+    try {
+      let publicKey: Uint8Array;
+      try {
+        publicKey = parsePrincipal(row.public_key);
+      } catch {
+        continue;
+      }
+      let seed: Uint8Array | undefined;
+      if (row.encrypted === 0) seed = new Uint8Array(row.seed);
+      else if (legacy !== undefined) seed = legacy.openSeed(row.seed, publicKey);
+      if (seed === undefined) continue;
+      const sealed = sealer.sealSeed(seed, publicKey);
+      seed.fill(0);
+      update.run(sealed, row.name);
+      sealed.fill(0);
+      count++;
+    } finally {
+      row.seed.fill(0);
+    }
+  }
+  return count;
+}
+
 function prepareStatements(db: Db) {
   return {
     info: db.prepare<[string], InfoRow>(
@@ -173,27 +254,35 @@ function prepareStatements(db: Db) {
  * instance is the only writer of the `keys` table while it is open (the daemon is): a row
  * changed behind its back is seen at the next open.
  *
- * **At-rest encryption.** Opened with a passphrase, seeds are sealed by a {@link SeedSealer}
- * (XChaCha20-Poly1305 under an Argon2id key, same costs as `.hmkey.json`, each seed bound to
- * its public key); salt, costs and a verifier live in the `meta` table.
+ * **At-rest encryption (envelope).** Every seed is sealed by a {@link SeedSealer}
+ * (XChaCha20-Poly1305, each seed bound to its public key) under the keystore's random 32-byte
+ * data key. The data key is stored in the `meta` table wrapped by the key-encryption key (KEK,
+ * `src/identity/kek.ts`), next to a description of where that KEK comes from (no secret). The
+ * data key is unwrapped once, at open; the KEK is dropped right after. There is no plaintext
+ * mode: a seed never reaches the disk in the clear.
  *
  * Every change runs in one immediate transaction; every statement is prepared once.
  */
 export class Keystore {
   readonly #db: Db;
   readonly #sql: ReturnType<typeof prepareStatements>;
-  // Fixed at open: dropping the key (dispose) must never turn an encrypted keystore into one
-  // that writes plaintext.
-  readonly #encrypted: boolean;
-  readonly #sealer: SeedSealer | null;
+  readonly #sealer: SeedSealer;
+  #kek: KekDescriptor;
+  readonly #migration: KeystoreMigration | undefined;
   readonly #signingKeys = new Map<string, SigningKey>();
   #disposed = false;
 
-  private constructor(db: Db, sealer: SeedSealer | null) {
+  private constructor(
+    db: Db,
+    sealer: SeedSealer,
+    kek: KekDescriptor,
+    migration: KeystoreMigration | undefined,
+  ) {
     this.#db = db;
     this.#sql = prepareStatements(db);
-    this.#encrypted = sealer !== null;
     this.#sealer = sealer;
+    this.#kek = kek;
+    this.#migration = migration;
   }
 
   #live(): void {
@@ -205,132 +294,245 @@ export class Keystore {
   /**
    * Opens the keystore on a migrated database.
    *
-   * - No passphrase, and the keystore was never encrypted: plaintext mode.
-   * - No passphrase, but it is encrypted: refused.
-   * - Passphrase, and the keystore is encrypted: the passphrase is checked against the stored
-   *   verifier before anything else happens; a wrong one changes nothing on disk.
-   * - Passphrase, and the keystore is not yet encrypted: a salt and verifier are created and
-   *   every existing plaintext seed is sealed, all in one transaction (so a crash leaves either
-   *   the old plaintext store or the fully encrypted one), then the WAL is checkpointed and
-   *   truncated so the plaintext pages do not linger in it. Copies of `seed.db` made earlier
-   *   (backups, snapshots) still hold the plaintext seeds.
+   * - It has a data key: the KEK is asked for (`forExisting`, from the source recorded with the
+   *   data key unless `SEED_DAEMON_KEK_FILE`/`SEED_DAEMON_KEK` are set) and must unwrap it; the
+   *   wrong KEK is refused before anything is written. Plaintext rows written by something other
+   *   than this class are sealed.
+   * - It has none (a new keystore, or one in an older format): a new KEK is asked for
+   *   (`forNew`, which stores a created KEK before it returns) and a random data key is wrapped
+   *   under it. Existing plaintext seeds, or seeds sealed directly under the passphrase key of
+   *   the format before envelope encryption (which needs `legacyPassphrase`, checked against the
+   *   stored verifier first), are sealed again under the data key, the old metadata deleted, all
+   *   in one transaction: a crash leaves either the old store or the migrated one. Then, with
+   *   `secure_delete` on, the WAL is checkpointed and truncated, so no page with a plaintext
+   *   seed stays in `seed.db` or its WAL. Copies made earlier (backups) still hold what they
+   *   held.
    *
    * Then every key is imported and checked against its public key; a damaged one is left out
    * and every use of it fails with `failed_precondition`.
    *
-   * Deriving the key takes about a second (Argon2id, 64 MiB) and does not block the event loop.
-   *
    * @param db - connection from `openDatabase`.
    * @param options - see {@link KeystoreOptions}.
-   * @throws {IdentityError} `failed_precondition` for a wrong passphrase ("wrong keystore
-   *   passphrase"), a missing passphrase on an encrypted keystore, or damaged metadata.
+   * @throws {IdentityError} `failed_precondition` for a wrong KEK or passphrase, a legacy
+   *   passphrase keystore without its passphrase, or damaged metadata.
+   * @throws {ConfigError} (from the supplier) when a KEK source is missing or unusable.
    */
-  static async open(db: Db, options: KeystoreOptions = {}): Promise<Keystore> {
-    const keystore = await Keystore.#open(db, options.passphrase ?? "");
-    keystore.#loadAll();
-    return keystore;
-  }
-
-  static async #open(db: Db, passphrase: string): Promise<Keystore> {
-    const getMeta = db.prepare<[string], { value: unknown }>(
-      "SELECT value FROM meta WHERE key = ?",
-    );
-    const salt = getMeta.get(META_SALT)?.value;
-    const hasSealedRows =
-      db.prepare("SELECT 1 FROM keys WHERE encrypted = 1 LIMIT 1").get() !== undefined;
-
-    if (passphrase === "") {
-      if (salt !== undefined || hasSealedRows) {
-        throw new IdentityError(
-          "failed_precondition",
-          `keystore is encrypted: set ${KEYSTORE_PASSPHRASE_ENV}`,
-        );
-      }
-      return new Keystore(db, null);
-    }
-
-    if (salt !== undefined) {
-      const sealer = await SeedSealer.unlock(passphrase, {
-        salt,
-        kdf: getMeta.get(META_KDF)?.value,
-        verifier: getMeta.get(META_VERIFIER)?.value,
-      });
-      const keystore = new Keystore(db, sealer);
-      // Rows can only be plaintext here if they were written by something other than this class;
-      // sealing them keeps the "encrypted keystore" promise whole.
-      keystore.#sealPlaintextRows();
-      return keystore;
-    }
-
-    if (hasSealedRows) {
-      throw new IdentityError("failed_precondition", "keystore encryption metadata is missing");
-    }
-    const { sealer, metadata } = await SeedSealer.create(passphrase);
-    const keystore = new Keystore(db, sealer);
-    const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+  static async open(db: Db, options: KeystoreOptions): Promise<Keystore> {
+    const keystore = await Keystore.#open(db, options, 0);
     try {
-      keystore.#sealPlaintextRows(() => {
-        // Plain INSERT: if another process initialised encryption since we looked, its salt wins
-        // and this open fails instead of silently replacing it.
-        insertMeta.run(META_SALT, metadata.salt);
-        insertMeta.run(META_KDF, metadata.kdf);
-        insertMeta.run(META_VERIFIER, metadata.verifier);
-      });
+      keystore.#loadAll();
     } catch (err) {
       keystore.dispose();
-      if ((err as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-        throw new IdentityError(
-          "failed_precondition",
-          "keystore encryption was initialised concurrently; open it again",
-        );
-      }
       throw err;
     }
     return keystore;
   }
 
-  /** True when seeds are stored encrypted (the keystore was opened with a passphrase). */
-  get encrypted(): boolean {
-    return this.#encrypted;
+  static async #open(db: Db, options: KeystoreOptions, attempt: number): Promise<Keystore> {
+    const getMeta = db.prepare<[string], { value: unknown }>(
+      "SELECT value FROM meta WHERE key = ?",
+    );
+    const wrapped = getMeta.get(META_DATA_KEY)?.value;
+    if (wrapped !== undefined) {
+      const descriptor = parseKekDescriptor(getMeta.get(META_KEK)?.value);
+      if (!(wrapped instanceof Uint8Array) || descriptor === undefined) {
+        throw new IdentityError("failed_precondition", "keystore encryption metadata is corrupted");
+      }
+      const kek = await options.kek.forExisting(descriptor);
+      let dataKey: Uint8Array | undefined;
+      try {
+        dataKey = kek.unwrap(wrapped);
+      } finally {
+        kek.dispose();
+      }
+      if (dataKey === undefined) throw wrongKek(kek.descriptor, descriptor);
+      const keystore = new Keystore(db, SeedSealer.fromDataKey(dataKey), descriptor, undefined);
+      try {
+        // Rows can only be plaintext here if something other than this class wrote them;
+        // sealing them keeps the "no seed in the clear" promise whole.
+        keystore.#sealPlaintextRows();
+      } catch (err) {
+        keystore.dispose();
+        throw err;
+      }
+      return keystore;
+    }
+
+    // No data key: a new keystore, or one in an older format to migrate.
+    const legacySalt = getMeta.get(LEGACY_SALT)?.value;
+    const hasSealedRows =
+      db.prepare("SELECT 1 FROM keys WHERE encrypted = 1 LIMIT 1").get() !== undefined;
+    let legacy: SeedSealer | undefined;
+    if (legacySalt !== undefined) {
+      const passphrase = options.legacyPassphrase ?? "";
+      if (passphrase === "") {
+        throw new IdentityError(
+          "failed_precondition",
+          `the keystore's seeds are sealed under a keystore passphrase (the format before envelope encryption): set ${KEYSTORE_PASSPHRASE_ENV} to open and migrate them`,
+        );
+      }
+      try {
+        legacy = await SeedSealer.unlock(passphrase, {
+          salt: legacySalt,
+          kdf: getMeta.get(LEGACY_KDF)?.value,
+          verifier: getMeta.get(LEGACY_VERIFIER)?.value,
+        });
+      } catch (err) {
+        if (isIdentityError(err) && err.message === "wrong keystore passphrase") {
+          throw new IdentityError(
+            "failed_precondition",
+            `wrong keystore passphrase (${KEYSTORE_PASSPHRASE_ENV}); nothing was changed`,
+          );
+        }
+        throw err;
+      }
+    } else if (hasSealedRows) {
+      throw new IdentityError("failed_precondition", "keystore encryption metadata is missing");
+    }
+
+    const made = await options.kek.forNew();
+    const sealer = SeedSealer.generate();
+    const descriptor = made.kek.descriptor;
+    let raced = false;
+    let migration: KeystoreMigration | undefined;
+    try {
+      const wrappedKey = sealer.wrapDataKey(made.kek);
+      db.pragma("secure_delete = ON");
+      migration = db
+        .transaction((): KeystoreMigration | undefined => {
+          // Read again under the write lock: another process may have initialised it since.
+          if (getMeta.get(META_DATA_KEY) !== undefined) {
+            raced = true;
+            return undefined;
+          }
+          const insertMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+          insertMeta.run(META_DATA_KEY, wrappedKey);
+          insertMeta.run(META_KEK, serializeKekDescriptor(descriptor));
+          const resealed = resealAll(db, sealer, legacy);
+          db.prepare("DELETE FROM meta WHERE key IN (?, ?, ?)").run(
+            LEGACY_SALT,
+            LEGACY_KDF,
+            LEGACY_VERIFIER,
+          );
+          if (legacy !== undefined) return { from: "passphrase", keys: resealed };
+          return resealed > 0 ? { from: "plaintext", keys: resealed } : undefined;
+        })
+        .immediate();
+    } catch (err) {
+      made.discard();
+      sealer.dispose();
+      throw err;
+    } finally {
+      made.kek.dispose();
+      legacy?.dispose();
+    }
+    if (raced) {
+      made.discard();
+      sealer.dispose();
+      if (attempt > 0) {
+        throw new IdentityError(
+          "failed_precondition",
+          "keystore encryption was initialised concurrently; open it again",
+        );
+      }
+      return Keystore.#open(db, options, attempt + 1);
+    }
+    const keystore = new Keystore(db, sealer, descriptor, migration);
+    if (migration !== undefined) keystore.#flushWal();
+    return keystore;
+  }
+
+  /** Which source the KEK of this keystore comes from, as recorded with its data key. */
+  get kekSource(): KekSourceKind {
+    return this.#kek.source;
+  }
+
+  /** Where the KEK comes from (no secret), as recorded with the data key. */
+  get kekDescriptor(): KekDescriptor {
+    return this.#kek;
+  }
+
+  /** What this open migrated, if the keystore was in an older format. */
+  get migration(): KeystoreMigration | undefined {
+    return this.#migration;
   }
 
   /**
-   * Forgets every imported key and the derived encryption key (zeroed). The instance then
-   * refuses everything that needs a seed (register, sign, signers made earlier, export,
-   * import); open a new instance to use the keys again. Does not close the database, which the
-   * caller owns.
+   * Wraps the data key under another KEK, in one transaction; the sealed seeds are not
+   * touched. The old wrapped data key is overwritten on disk (`secure_delete`, then a WAL
+   * checkpoint), so the old KEK opens nothing in this `seed.db` from then on; copies made
+   * earlier still open with it.
+   *
+   * @param next - the new KEK (the caller keeps it, and disposes of it).
+   * @returns where the previous KEK came from.
+   * @throws {IdentityError} `failed_precondition` when `next` is the KEK in use (it opens the
+   *   stored data key), when the stored data key changed since this instance opened it, or once
+   *   disposed. Nothing is written then.
+   */
+  rekey(next: Kek): KekDescriptor {
+    this.#live();
+    const db = this.#db;
+    const previous = this.#kek;
+    const wrappedKey = this.#sealer.wrapDataKey(next);
+    db.pragma("secure_delete = ON");
+    db.transaction(() => {
+      const current = db
+        .prepare<[string], Buffer>("SELECT value FROM meta WHERE key = ?")
+        .pluck()
+        .get(META_DATA_KEY);
+      if (!(current instanceof Uint8Array)) {
+        throw new IdentityError("failed_precondition", "keystore encryption metadata is corrupted");
+      }
+      const opened = next.unwrap(current);
+      if (opened !== undefined) {
+        opened.fill(0);
+        throw new IdentityError(
+          "failed_precondition",
+          "the new KEK is the one already in use; nothing was changed",
+        );
+      }
+      const recorded = parseKekDescriptor(
+        db.prepare<[string], string>("SELECT value FROM meta WHERE key = ?").pluck().get(META_KEK),
+      );
+      // Compared in the one serialised form, whatever key order the stored text has.
+      if (
+        recorded === undefined ||
+        serializeKekDescriptor(recorded) !== serializeKekDescriptor(previous)
+      ) {
+        throw new IdentityError(
+          "failed_precondition",
+          "the keystore's KEK changed since it was opened; nothing was changed",
+        );
+      }
+      const update = db.prepare("UPDATE meta SET value = ? WHERE key = ?");
+      update.run(wrappedKey, META_DATA_KEY);
+      update.run(serializeKekDescriptor(next.descriptor), META_KEK);
+    }).immediate();
+    this.#kek = next.descriptor;
+    this.#flushWal();
+    return previous;
+  }
+
+  /**
+   * Forgets every imported key and the data key (zeroed). The instance then refuses everything
+   * that needs a seed (register, sign, signers made earlier, export, import); open a new
+   * instance to use the keys again. Does not close the database, which the caller owns.
    */
   dispose(): void {
     this.#disposed = true;
     this.#signingKeys.clear();
-    this.#sealer?.dispose();
+    this.#sealer.dispose();
   }
 
   /**
-   * Seals every plaintext row, plus `extra` writes, in one transaction; then drops the WAL.
-   * Without `extra` and with nothing to seal it does not write at all.
+   * Seals every plaintext row in one transaction, then drops the WAL. With nothing to seal it
+   * does not write at all.
    */
-  #sealPlaintextRows(extra?: () => void): void {
-    const sealer = this.#sealer;
-    if (sealer === null) return;
+  #sealPlaintextRows(): void {
     const db = this.#db;
-    const anyPlain = () => db.prepare("SELECT 1 FROM keys WHERE encrypted = 0 LIMIT 1").get();
-    if (extra === undefined && anyPlain() === undefined) return;
-    const sealed = db
-      .transaction((): number => {
-        extra?.();
-        // Read inside the transaction: the write lock makes the set of rows final.
-        const rows = db
-          .prepare<[], KeyRow>("SELECT name, public_key, seed FROM keys WHERE encrypted = 0")
-          .all();
-        const update = db.prepare("UPDATE keys SET seed = ?, encrypted = 1 WHERE name = ?");
-        for (const row of rows) {
-          update.run(sealer.sealSeed(row.seed, parsePrincipal(row.public_key)), row.name);
-          row.seed.fill(0);
-        }
-        return rows.length;
-      })
-      .immediate();
+    if (db.prepare("SELECT 1 FROM keys WHERE encrypted = 0 LIMIT 1").get() === undefined) return;
+    db.pragma("secure_delete = ON");
+    const sealed = db.transaction((): number => resealAll(db, this.#sealer, undefined)).immediate();
     if (sealed > 0) this.#flushWal();
   }
 
@@ -366,16 +568,10 @@ export class Keystore {
     }
     let seed: Uint8Array | undefined;
     if (row.encrypted === 1) {
-      if (this.#sealer === null) {
-        row.seed.fill(0);
-        // Only reachable if another process encrypted the store after this one opened it.
-        throw new IdentityError(
-          "failed_precondition",
-          `keystore is encrypted: set ${KEYSTORE_PASSPHRASE_ENV}`,
-        );
-      }
       seed = this.#sealer.openSeed(row.seed, publicKey);
     } else {
+      // Written in the clear by something other than this class since this instance opened
+      // (the next open seals it).
       seed = new Uint8Array(row.seed);
     }
     row.seed.fill(0);
@@ -423,8 +619,7 @@ export class Keystore {
     this.#live();
     const key = signingKeyFromSeed(seed);
     const principal = principalToString(key.publicKey);
-    const sealer = this.#sealer;
-    const stored = sealer === null ? Buffer.from(seed) : sealer.sealSeed(seed, key.publicKey);
+    const stored = this.#sealer.sealSeed(seed, key.publicKey);
     const createTime = Date.now();
     const sql = this.#sql;
     try {
@@ -440,7 +635,7 @@ export class Keystore {
               `public key ${principal} is already registered as ${quoted(other)}`,
             );
           }
-          sql.insert.run(name, principal, stored, sealer === null ? 0 : 1, createTime);
+          sql.insert.run(name, principal, stored, 1, createTime);
         })
         .immediate();
     } finally {

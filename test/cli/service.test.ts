@@ -204,7 +204,11 @@ describe("seed-daemon service", () => {
   let config: string;
   let counter = 0;
 
-  /** The env of every run: a temp HOME and XDG_CONFIG_HOME, and no systemctl/launchctl. */
+  /**
+   * The env of every run: a temp HOME and XDG_CONFIG_HOME, and no systemctl/launchctl. No
+   * SEED_DAEMON_KEYCHAIN either (cleanEnv sets it for daemons): these runs start none, and
+   * `install` would name it among the variables the service does not inherit.
+   */
   function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
     return runCli(args, {
       env: {
@@ -213,6 +217,7 @@ describe("seed-daemon service", () => {
         XDG_DATA_HOME: join(home, ".local", "share"),
         SEED_DAEMON_SYSTEMCTL: "",
         SEED_DAEMON_LAUNCHCTL: "",
+        SEED_DAEMON_KEYCHAIN: undefined,
         ...env,
       },
     });

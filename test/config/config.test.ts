@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { resolveConfig } from "../../src/config/config.js";
 import { ConfigError } from "../../src/config/errors.js";
-import { defaultDataDir } from "../../src/config/paths.js";
+import { defaultConfigDir, defaultDataDir } from "../../src/config/paths.js";
 
 test("defaults: loopback ports 55001/55002, 4 MiB, token in the data dir, default origins", () => {
   const c = resolveConfig({}, { HOME: "/home/u" });
@@ -24,6 +24,24 @@ test("per-OS data dirs", () => {
     defaultDataDir({ HOME: "/h" }, "darwin"),
     "/h/Library/Application Support/seed-daemon",
   );
+});
+
+test("per-OS config dirs (a generated KEK lives there), never the default data dir", () => {
+  assert.equal(defaultConfigDir({ HOME: "/h" }, "linux"), "/h/.config/seed-daemon");
+  assert.equal(defaultConfigDir({ HOME: "/h", XDG_CONFIG_HOME: "/c" }, "linux"), "/c/seed-daemon");
+  assert.equal(
+    defaultConfigDir({ HOME: "/h", XDG_CONFIG_HOME: "rel" }, "linux"),
+    "/h/.config/seed-daemon",
+  );
+  assert.equal(defaultConfigDir({ HOME: "/h" }, "darwin"), "/h/Library/Preferences/seed-daemon");
+  assert.equal(
+    defaultConfigDir({ HOME: "C:\\Users\\u", APPDATA: "C:\\Users\\u\\AppData\\Roaming" }, "win32"),
+    join("C:\\Users\\u\\AppData\\Roaming", "seed-daemon"),
+  );
+  for (const platform of ["linux", "darwin", "win32"] as const) {
+    const env = { HOME: "/h", APPDATA: "/h/AppData/Roaming", LOCALAPPDATA: "/h/AppData/Local" };
+    assert.notEqual(defaultConfigDir(env, platform), defaultDataDir(env, platform), platform);
+  }
 });
 
 test("env fallbacks, and flags win over env", () => {

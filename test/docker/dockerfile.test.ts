@@ -16,6 +16,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:http2";
@@ -302,6 +303,18 @@ describe("Dockerfile invariants", () => {
       return m !== null && owners.has(m[1] ?? "");
     });
     assert.ok(owned, `no RUN makes /data owned by ${[...owners].join(" / ")}`);
+  });
+
+  it("reads the KEK from a secret outside the /data volume, and bakes in no KEK", () => {
+    const env = stageEnv(FINAL);
+    assert.equal(env.SEED_DAEMON_KEK_FILE, "/run/secrets/seed-daemon-kek");
+    // A KEK in the volume would travel with every copy of the keys it protects.
+    assert.ok(
+      !posix.resolve(env.SEED_DAEMON_KEK_FILE ?? "").startsWith(`${env.SEED_DAEMON_DATA_DIR}/`),
+    );
+    for (const k of ["SEED_DAEMON_KEK", "SEED_DAEMON_KEYSTORE_PASSPHRASE"]) {
+      assert.equal(env[k], undefined, `${k} is set in the image`);
+    }
   });
 
   it("exposes both ports and binds 0.0.0.0 on them", () => {
@@ -604,6 +617,10 @@ describe("Dockerfile replay: build stage, runtime copy, daemon as ENTRYPOINT sta
   timeout: 600_000,
 }, () => {
   const token = randomBytes(32).toString("base64url");
+  const kek = randomBytes(32).toString("base64");
+  let kekPath: string;
+  let daemonFile: string | undefined;
+  let daemonArgs: string[];
   let replay: Replay;
   let daemon: ChildProcess | undefined;
   let daemonExit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -646,12 +663,18 @@ describe("Dockerfile replay: build stage, runtime copy, daemon as ENTRYPOINT sta
         if (posix.isAbsolute(a)) return inRoot(replay.runtimeRoot, "/", a);
         return a;
       });
-      const [file, ...args] = mapped;
-      const child = spawn(file ?? "", args, {
+      [daemonFile, ...daemonArgs] = mapped;
+      // The Docker secret the image expects, as compose provides it: 32 random bytes in base64,
+      // mode 0400, owned by the daemon's user, at the image's path inside the runtime root.
+      kekPath = inRoot(replay.runtimeRoot, "/", replay.runtimeEnv.SEED_DAEMON_KEK_FILE ?? "");
+      mkdirSync(dirname(kekPath), { recursive: true, mode: 0o700 });
+      writeFileSync(kekPath, `${kek}\n`, { mode: 0o400 });
+      const child = spawn(daemonFile ?? "", daemonArgs, {
         cwd: appDir,
         env: {
           PATH: process.env.PATH ?? "",
           ...replay.runtimeEnv,
+          SEED_DAEMON_KEK_FILE: kekPath,
           SEED_DAEMON_DATA_DIR: dataDir,
           SEED_DAEMON_AUTH_TOKEN: token,
           SEED_DAEMON_ALLOWED_HOSTS: "daemon.internal",
@@ -697,7 +720,7 @@ describe("Dockerfile replay: build stage, runtime copy, daemon as ENTRYPOINT sta
   });
 
   it("runtime stage holds the built daemon, no dev dependencies and a working better-sqlite3", async () => {
-    assert.ok(existsSync(join(appDir, "dist/cli/main.js")));
+    assert.ok(existsSync(join(appDir, "dist/seed-daemon.js")), "the bundled executable");
     assert.ok(!existsSync(join(appDir, "src")), "sources copied into the runtime stage");
     for (const dev of ["typescript", "tsx", "@biomejs/biome", "@types/node"]) {
       assert.ok(!existsSync(join(appDir, "node_modules", dev)), `${dev} in the runtime stage`);
@@ -727,9 +750,38 @@ describe("Dockerfile replay: build stage, runtime copy, daemon as ENTRYPOINT sta
       body: "{}",
     });
     assert.equal(res.status, 200, res.body);
-    const info = JSON.parse(res.body) as { version?: string };
+    const info = JSON.parse(res.body) as { version?: string; kekSource?: string };
     const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string };
     assert.equal(info.version, pkg.version);
+    assert.equal(info.kekSource, "file", "the KEK comes from the secret");
+  });
+
+  it("without the secret, the daemon exits 2 at once and writes no keystore", async () => {
+    const bare = join(replay.tmp, "data-without-secret");
+    mkdirSync(bare, { mode: 0o700 });
+    const absent = inRoot(
+      join(replay.tmp, "no-secrets"),
+      "/",
+      replay.runtimeEnv.SEED_DAEMON_KEK_FILE ?? "",
+    );
+    const res = await run(daemonFile ?? "", daemonArgs, {
+      cwd: appDir,
+      env: {
+        PATH: process.env.PATH ?? "",
+        ...replay.runtimeEnv,
+        SEED_DAEMON_KEK_FILE: absent,
+        SEED_DAEMON_DATA_DIR: bare,
+        SEED_DAEMON_AUTH_TOKEN: token,
+      },
+      timeoutMs: 30_000,
+    });
+    assert.equal(res.code, 2, res.output);
+    assert.match(
+      res.output,
+      /SEED_DAEMON_KEK_FILE .*seed-daemon-kek does not exist; it is configured, so no new KEK is generated/,
+    );
+    assert.ok(!existsSync(join(bare, "seed.db")), "no keystore written");
+    assert.ok(!res.output.includes(kek));
   });
 
   it("a foreign Host is refused with 403, even with the token", async () => {
@@ -786,6 +838,7 @@ describe("Dockerfile replay: build stage, runtime copy, daemon as ENTRYPOINT sta
     assert.deepEqual(exit, { code: 0, signal: null }, daemonOutput);
     assert.ok(!existsSync(join(dataDir, "daemon.json")));
     assert.ok(!daemonOutput.includes(token), "the token reached the daemon's output");
+    assert.ok(!daemonOutput.includes(kek), "the KEK reached the daemon's output");
     const res = await healthcheck();
     assert.notEqual(res.code, 0, "healthcheck passes with the daemon stopped");
   });

@@ -192,18 +192,59 @@ describe("examples/docker-compose.yml", () => {
   test("examples/.env.example documents every variable the file uses", () => {
     const text = readFileSync(COMPOSE_FILE, "utf8");
     const used = new Set([...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1] ?? ""));
+    // Secrets made from Compose's environment name their variable without ${}.
+    for (const s of Object.values(compose.secrets ?? {})) {
+      if (s.environment !== undefined) used.add(s.environment);
+    }
     assert.deepEqual([...used].sort(), [
+      "SEED_KEK",
       "SEED_WEB_ORIGIN",
       "SEED_WEB_SESSION_SECRET",
       "SEED_WEB_TOKEN",
     ]);
     const example = readFileSync(join(ROOT, "examples", ".env.example"), "utf8");
     for (const v of used) assert.match(example, new RegExp(`^${v}=`, "m"), v);
-    assert.equal((example.match(/openssl rand -base64 32/g) ?? []).length, 2);
+    assert.equal((example.match(/openssl rand -base64 32/g) ?? []).length, 3);
     assert.match(example, /never leaves/);
     // Secrets are left empty in the example: nobody runs with a published value.
     assert.match(example, /^SEED_WEB_TOKEN=$/m);
     assert.match(example, /^SEED_WEB_SESSION_SECRET=$/m);
+    assert.match(example, /^SEED_KEK=$/m);
+  });
+
+  test("the daemon gets its KEK as a secret at the image's SEED_DAEMON_KEK_FILE, readable by its user alone", () => {
+    const image = finalStage(readFileSync(join(ROOT, "Dockerfile"), "utf8"));
+    const envLine = image
+      .filter(([k]) => k === "ENV")
+      .map(([, a]) => a)
+      .join(" ");
+    const kekFile = /\bSEED_DAEMON_KEK_FILE=(\S+)/.exec(envLine)?.[1];
+    assert.equal(kekFile, "/run/secrets/seed-daemon-kek");
+    const mounts = (daemon.secrets ?? []).map((s) => (typeof s === "string" ? { source: s } : s));
+    assert.equal(mounts.length, 1, JSON.stringify(daemon.secrets));
+    const [mount] = mounts;
+    const target = posix.resolve("/run/secrets", mount?.target ?? mount?.source ?? "");
+    assert.equal(target, kekFile, "mounted where the image reads it");
+    assert.equal(mount?.uid, String(uidOf(daemon.user)), "owned by the daemon's uid");
+    assert.equal(mount?.gid, daemon.user?.split(":")[1]);
+    assert.ok(mount?.mode === 0o400 || mount?.mode === 0o600, `mode ${mount?.mode?.toString(8)}`);
+    // A file secret is bind-mounted with the host file's owner and mode; one made from the
+    // environment is written with the uid, gid and mode above.
+    const secret = compose.secrets?.[mount?.source ?? ""];
+    assert.deepEqual(secret, { environment: "SEED_KEK" });
+    // Not through the container's environment, not in the volume, not to the site.
+    for (const k of [
+      "SEED_DAEMON_KEK",
+      "SEED_DAEMON_KEK_FILE",
+      "SEED_DAEMON_KEYSTORE_PASSPHRASE",
+    ]) {
+      assert.equal(daemon.environment?.[k], undefined, `${k} is set`);
+    }
+    for (const v of daemon.volumes ?? []) {
+      assert.ok(!String(v).includes("/run/secrets"), `a volume over the secrets: ${v}`);
+    }
+    assert.equal(web.secrets, undefined, "the site gets the KEK");
+    assert.equal(JSON.stringify(web.environment).includes("SEED_KEK"), false);
   });
 });
 

@@ -25,6 +25,7 @@ export function readCompose(): ComposeFile {
 export interface ComposeFile {
   services?: Record<string, ComposeService>;
   volumes?: Record<string, unknown>;
+  secrets?: Record<string, { file?: string; environment?: string; external?: boolean }>;
   networks?: Record<string, { internal?: boolean } | null>;
 }
 export interface ComposeService {
@@ -49,6 +50,9 @@ export interface ComposeService {
     start_period?: string;
   };
   privileged?: boolean;
+  secrets?: Array<
+    string | { source?: string; target?: string; uid?: string; gid?: string; mode?: number }
+  >;
 }
 
 /** A free loopback port: bound on port 0, then closed so the caller can use the number. */

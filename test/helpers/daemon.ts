@@ -19,12 +19,37 @@ export function randomToken(): string {
   return randomBytes(32).toString("base64url");
 }
 
-/** Environment for a child: the parent's minus anything that would configure the daemon. */
+let testHome: string | undefined;
+
+/**
+ * A temp home for every child this test process starts, removed when the process exits: a
+ * daemon without a KEK source generates its KEK file in the per-OS config dir under HOME (or
+ * XDG_CONFIG_HOME), and no test may write into the developer's real one.
+ */
+export function testHomeDir(): string {
+  if (testHome === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "seed-test-home-"));
+    testHome = dir;
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return testHome;
+}
+
+/**
+ * Environment for a child: the parent's minus anything that would configure the daemon, with
+ * the OS keychain off (`SEED_DAEMON_KEYCHAIN=off`: no test touches a developer's keychain) and
+ * HOME, XDG_CONFIG_HOME and APPDATA in {@link testHomeDir}. `extra` may override any of them.
+ */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith("SEED_DAEMON_")) env[k] = v;
   }
+  const home = testHomeDir();
+  env.HOME = home;
+  env.XDG_CONFIG_HOME = join(home, ".config");
+  env.APPDATA = join(home, "AppData", "Roaming");
+  env.SEED_DAEMON_KEYCHAIN = "off";
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
@@ -88,7 +113,11 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
     out += d.toString();
   });
   const ready = await new Promise<{ httpAddr: string; grpcAddr: string }>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`daemon not ready in 20s:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      // A daemon that never got ready must not outlive the test that started it.
+      proc.kill("SIGKILL");
+      rej(new Error(`daemon not ready in 20s:\n${out}`));
+    }, 20_000);
     const onData = () => {
       for (const line of out.split("\n")) {
         if (!line.includes('"daemon ready"')) continue;

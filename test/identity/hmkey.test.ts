@@ -10,6 +10,7 @@ import { IdentityError, type IdentityErrorCode } from "../../src/identity/errors
 import {
   decodeHmkey,
   encodeHmkey,
+  HmkeyEncoder,
   readHmkeyFile,
   writeHmkeyFile,
 } from "../../src/identity/hmkey.js";
@@ -333,5 +334,37 @@ describe("key file I/O", () => {
     writeFileSync(big, Buffer.alloc(65 * 1024, 0x20));
     await rejectsWith(readHmkeyFile(big), "invalid_argument");
     await rejectsWith(readHmkeyFile(dir), "invalid_argument");
+  });
+});
+
+describe("encoder with explicit argon2id costs (one-time transfer files)", () => {
+  it("writes the costs it used, and the daemon's decoder reads the file back", async () => {
+    const params = { t: 1, m: 64, p: 1 };
+    const encoder = await HmkeyEncoder.create(PASSWORD, { argon2: params });
+    try {
+      const json = encoder.encode(seed);
+      const file = JSON.parse(json);
+      assert.deepEqual(file.encryption.argon2, {
+        memoryCost: 64,
+        timeCost: 1,
+        parallelism: 1,
+        saltB64: file.encryption.argon2.saltB64,
+      });
+      assert.deepEqual((await decodeHmkey(json, PASSWORD)).seed, seed);
+      await rejectsWith(decodeHmkey(json, "wrong password!"), "permission_denied");
+    } finally {
+      encoder.dispose();
+    }
+  });
+
+  it("refuses costs the decoder would refuse", async () => {
+    await rejectsWith(
+      HmkeyEncoder.create(PASSWORD, { argon2: { t: 0, m: 64, p: 1 } }),
+      "invalid_argument",
+    );
+    await rejectsWith(
+      HmkeyEncoder.create(PASSWORD, { argon2: { t: 1, m: 4, p: 1 } }),
+      "invalid_argument",
+    );
   });
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdtempSync,
   readFileSync,
@@ -10,13 +12,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import nacl from "tweetnacl";
 import { IdentityError, type IdentityErrorCode } from "../../src/identity/errors.js";
 import { decodeHmkey } from "../../src/identity/hmkey.js";
-import { publicKeyFromSeed } from "../../src/identity/keys.js";
+import { KekResolver } from "../../src/identity/kek.js";
+import { keyFromMnemonic, publicKeyFromSeed } from "../../src/identity/keys.js";
 import { principalToString } from "../../src/identity/principal.js";
 import {
   DatabaseVersionError,
@@ -37,6 +40,24 @@ function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "seed-store-test-"));
   dirs.push(d);
   return d;
+}
+
+/** The KEK of this file's keystores: SEED_DAEMON_KEK, so no test derives or writes a KEK. */
+const KEK_ENV = {
+  SEED_DAEMON_KEK: randomBytes(32).toString("base64"),
+  SEED_DAEMON_KEYCHAIN: "off",
+};
+
+/** Opens the keystore of `db` with the KEK sources of `env` (default: {@link KEK_ENV}). */
+function openKeystore(db: Db, env: NodeJS.ProcessEnv = KEK_ENV, legacyPassphrase?: string) {
+  return Keystore.open(db, {
+    kek: new KekResolver({
+      env,
+      dataDir: dirname(db.name),
+      configDir: join(dirname(db.name), "..", "kek"),
+    }),
+    legacyPassphrase,
+  });
 }
 
 function newSeed(): Uint8Array {
@@ -163,11 +184,11 @@ describe("openDatabase", () => {
   });
 });
 
-describe("Keystore without a passphrase", () => {
+describe("Keystore", () => {
   it("registers, lists, gets, renames and deletes keys", async () => {
     const db = openDatabase(tempDir());
-    const ks = await Keystore.open(db);
-    assert.equal(ks.encrypted, false);
+    const ks = await openKeystore(db);
+    assert.equal(ks.kekSource, "env");
     const seedA = newSeed();
     const seedB = newSeed();
     const before = Date.now();
@@ -212,7 +233,7 @@ describe("Keystore without a passphrase", () => {
 
   it("refuses a duplicate name or a duplicate key, saying which", async () => {
     const db = openDatabase(tempDir());
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     const seed = newSeed();
     ks.register("main", seed);
     assert.throws(
@@ -229,7 +250,7 @@ describe("Keystore without a passphrase", () => {
 
   it("enforces key name rules", async () => {
     const db = openDatabase(tempDir());
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     for (const name of [
       "",
       " main",
@@ -257,11 +278,11 @@ describe("Keystore without a passphrase", () => {
     const dir = tempDir();
     const seed = newSeed();
     let db = openDatabase(dir);
-    (await Keystore.open(db)).register("main", seed);
+    (await openKeystore(db)).register("main", seed);
     db.close();
 
     db = openDatabase(dir);
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     assert.deepEqual(
       ks.list().map((k) => k.name),
       ["main"],
@@ -273,27 +294,29 @@ describe("Keystore without a passphrase", () => {
     db.close();
   });
 
-  it("overwrites a deleted key's seed in the database file", async () => {
+  it("overwrites a deleted key's sealed seed in the database file", async () => {
     const dir = tempDir();
-    const [gone, kept] = [newSeed(), newSeed()];
     let db = openDatabase(dir);
-    let ks = await Keystore.open(db);
-    ks.register("gone", gone);
-    ks.register("kept", kept);
+    let ks = await openKeystore(db);
+    ks.register("gone", newSeed());
+    ks.register("kept", newSeed());
+    const sealedOf = (name: string) =>
+      db.prepare("SELECT seed FROM keys WHERE name = ?").pluck().get(name) as Buffer;
+    const [gone, kept] = [sealedOf("gone"), sealedOf("kept")];
     db.close();
     db = openDatabase(dir);
-    ks = await Keystore.open(db);
+    ks = await openKeystore(db);
     ks.delete("gone");
     assert.ok(!contains(rawBytes(dir), gone), "gone from disk while the daemon still runs");
     db.close();
     const file = readFileSync(join(dir, "seed.db"));
     assert.ok(!contains(file, gone), "not in seed.db");
-    assert.ok(contains(file, kept), "the probe can see a stored seed");
+    assert.ok(contains(file, kept), "the probe can see a stored (sealed) seed");
   });
 
   it("detects a stored seed that no longer matches its public key", async () => {
     const db = openDatabase(tempDir());
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     ks.register("a", newSeed());
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(Buffer.from(newSeed()));
     await assert.rejects(seedOf(ks, "a"), errorCode("failed_precondition", /damaged/));
@@ -304,7 +327,7 @@ describe("Keystore without a passphrase", () => {
 describe("Keystore error messages", () => {
   it("quote a caller's key name cut to 128 characters", async () => {
     const db = openDatabase(tempDir());
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     const long = `${"n".repeat(128)}TAIL`.repeat(50);
     const cut = `"${"n".repeat(128)}…"`;
     for (const call of [
@@ -331,7 +354,7 @@ describe("Keystore signing", () => {
 
   it("signs by name and through a signer that follows the key, not the name", async () => {
     const db = openDatabase(tempDir());
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     const seed = newSeed();
     const info = ks.register("main", seed);
     assert.ok(verifies(ks.sign("main", data), seed));
@@ -365,7 +388,7 @@ describe("Keystore signing", () => {
     const dir = tempDir();
     const [seedA, seedB] = [newSeed(), newSeed()];
     let db = openDatabase(dir);
-    let ks = await Keystore.open(db);
+    let ks = await openKeystore(db);
     ks.register("a", seedA);
     ks.register("b", seedB);
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(Buffer.from(newSeed()));
@@ -374,7 +397,7 @@ describe("Keystore signing", () => {
     db.close();
 
     db = openDatabase(dir);
-    ks = await Keystore.open(db);
+    ks = await openKeystore(db);
     assert.throws(() => ks.sign("a", data), errorCode("failed_precondition", /"a" is damaged/));
     assert.throws(() => ks.signer("a"), errorCode("failed_precondition", /damaged/));
     await assert.rejects(ks.exportHmkey("a"), errorCode("failed_precondition", /damaged/));
@@ -386,9 +409,9 @@ describe("Keystore signing", () => {
     const dir = tempDir();
     const seed = newSeed();
     const db = openDatabase(dir);
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     const db2 = openDatabase(dir);
-    (await Keystore.open(db2)).register("late", seed);
+    (await openKeystore(db2)).register("late", seed);
     db2.close();
     assert.ok(verifies(ks.sign("late", data), seed));
     db.close();
@@ -396,7 +419,7 @@ describe("Keystore signing", () => {
 
   it("refuses to sign, hand out signers or export once disposed", async () => {
     const db = openDatabase(tempDir());
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     ks.register("main", newSeed());
     const signer = ks.signer("main");
     ks.dispose();
@@ -410,7 +433,7 @@ describe("Keystore signing", () => {
 
   it("registers from a mnemonic and imports a key file without the caller touching a seed", async () => {
     const db = openDatabase(tempDir());
-    const ks = await Keystore.open(db);
+    const ks = await openKeystore(db);
     const words = [...Array<string>(11).fill("abandon"), "about"];
     const info = ks.registerMnemonic("main", words);
     assert.equal(info.publicKey, "z6MkqqiSjqcT9NasDUXiymyB8kpgz6h3CNQaghGAoXsaYJ2f");
@@ -428,30 +451,75 @@ describe("Keystore signing", () => {
   });
 });
 
-describe("Keystore with a passphrase", () => {
-  const PASSPHRASE = "keystore passphrase \u00e9";
+/** Every text form a seed could leak in: raw bytes, hex, base64, base64url. */
+function forms(seed: Uint8Array): Buffer[] {
+  const b = Buffer.from(seed);
+  return [
+    b,
+    ...["hex", "base64", "base64url"].map((e) => Buffer.from(b.toString(e as BufferEncoding))),
+  ];
+}
 
-  it("encrypts at rest, binds each seed to its row, and refuses a wrong passphrase without writing", async () => {
+/** seed.db, -wal and -shm, each as read now (missing ones skipped). */
+function dbFiles(dir: string): Buffer[] {
+  return ["seed.db", "seed.db-wal", "seed.db-shm"]
+    .map((f) => join(dir, f))
+    .filter((p) => existsSync(p))
+    .map((p) => readFileSync(p));
+}
+
+function assertNoSeedOnDisk(dir: string, seeds: readonly Uint8Array[], when: string): void {
+  for (const file of dbFiles(dir)) {
+    for (const [i, seed] of seeds.entries()) {
+      for (const form of forms(seed)) assert.ok(!file.includes(form), `seed ${i} on disk ${when}`);
+    }
+  }
+}
+
+function meta(db: Db, key: string): unknown {
+  return db.prepare("SELECT value FROM meta WHERE key = ?").pluck().get(key);
+}
+
+const FIXTURES = join(import.meta.dirname, "fixtures");
+const ABANDON = [...Array<string>(11).fill("abandon"), "about"];
+const LEGAL = "legal winner thank year wave sausage worth useful legal winner thank yellow".split(
+  " ",
+);
+const LEGACY_PASSPHRASE = "legacy fixture passphrase";
+const FIXTURE_SEEDS = [keyFromMnemonic(ABANDON), keyFromMnemonic(LEGAL)];
+
+/** A data dir holding a copy of a fixture written by the Keystore before envelope encryption. */
+function legacyDir(name: "plaintext" | "passphrase"): string {
+  const dir = tempDir();
+  copyFileSync(join(FIXTURES, `legacy-${name}.db`), join(dir, "seed.db"));
+  return dir;
+}
+
+const sign = (ks: Keystore, name: string, seed: Uint8Array) => {
+  const data = randomBytes(16);
+  return nacl.sign.detached.verify(data, ks.sign(name, data), publicKeyFromSeed(seed));
+};
+
+describe("Keystore envelope encryption", () => {
+  it("seals every seed under the data key, binds it to its row, and refuses the wrong KEK without writing", async () => {
     const dir = tempDir();
     const seedA = newSeed();
     const seedB = newSeed();
-
-    // Derivation 1: a fresh encrypted keystore.
     let db = openDatabase(dir);
-    let ks = await Keystore.open(db, { passphrase: PASSPHRASE });
-    assert.equal(ks.encrypted, true);
+    let ks = await openKeystore(db);
     ks.register("a", seedA);
     ks.register("b", seedB);
     const stored = db.prepare("SELECT seed, encrypted FROM keys ORDER BY name").all() as {
       seed: Buffer;
       encrypted: number;
     }[];
-    for (const [i, row] of stored.entries()) {
+    for (const row of stored) {
       assert.equal(row.encrypted, 1);
       assert.equal(row.seed.length, 24 + 32 + 16);
-      assert.ok(!contains(row.seed, i === 0 ? seedA : seedB));
     }
-    assert.ok(!contains(rawBytes(dir), seedA) && !contains(rawBytes(dir), seedB));
+    assert.equal((meta(db, "keystore.data_key") as Buffer).length, 24 + 32 + 16);
+    assert.deepEqual(JSON.parse(meta(db, "keystore.kek") as string), { source: "env" });
+    assertNoSeedOnDisk(dir, [seedA, seedB], "while open");
     assert.deepEqual(await seedOf(ks, "a"), seedA);
 
     // A sealed seed moved to another row must not open as that row's key.
@@ -459,77 +527,214 @@ describe("Keystore with a passphrase", () => {
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(rowB?.seed);
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'b'").run(rowA?.seed);
     await assert.rejects(seedOf(ks, "a"), errorCode("failed_precondition"));
-    await assert.rejects(seedOf(ks, "b"), errorCode("failed_precondition"));
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'a'").run(rowA?.seed);
     db.prepare("UPDATE keys SET seed = ? WHERE name = 'b'").run(rowB?.seed);
     ks.dispose();
     db.close();
+    assertNoSeedOnDisk(dir, [seedA, seedB], "after close");
 
     assert.ok(!existsSync(join(dir, "seed.db-wal")), "clean close leaves no WAL");
     const bytesBefore = readFileSync(join(dir, "seed.db"));
     const mtimeBefore = statSync(join(dir, "seed.db")).mtimeMs;
-
-    // Derivation 2: wrong passphrase.
+    const configDir = join(dir, "..", "kek");
     db = openDatabase(dir);
+    const wrong = {
+      SEED_DAEMON_KEK: randomBytes(32).toString("base64"),
+      SEED_DAEMON_KEYCHAIN: "off",
+    };
     await assert.rejects(
-      Keystore.open(db, { passphrase: "not it" }),
-      errorCode("failed_precondition", /^wrong keystore passphrase$/),
+      openKeystore(db, wrong),
+      errorCode(
+        "failed_precondition",
+        /^wrong KEK: the KEK from SEED_DAEMON_KEK does not open the keystore's data key \(wrapped by a KEK from SEED_DAEMON_KEK\); nothing was changed$/,
+      ),
     );
-    await assert.rejects(
-      Keystore.open(db),
-      errorCode("failed_precondition", /SEED_DAEMON_KEYSTORE_PASSPHRASE/),
-    );
-    await assert.rejects(Keystore.open(db, { passphrase: "" }), errorCode("failed_precondition"));
+    // No source at all: the recorded one is named, and no KEK is generated in its place.
+    await assert.rejects(openKeystore(db, { SEED_DAEMON_KEYCHAIN: "off" }), (err: unknown) => {
+      assert.match(
+        String((err as Error).message),
+        /wrapped by a KEK from SEED_DAEMON_KEK: set SEED_DAEMON_KEK_FILE or SEED_DAEMON_KEK$/,
+      );
+      return true;
+    });
     db.close();
+    assert.equal(existsSync(configDir), false, "no KEK generated");
     assert.deepEqual(readFileSync(join(dir, "seed.db")), bytesBefore);
     assert.equal(statSync(join(dir, "seed.db")).mtimeMs, mtimeBefore);
 
-    // Derivation 3: the right passphrase still opens it.
     db = openDatabase(dir);
-    ks = await Keystore.open(db, { passphrase: PASSPHRASE });
+    ks = await openKeystore(db);
     assert.deepEqual(await seedOf(ks, "a"), seedA);
-    assert.deepEqual(await seedOf(ks, "b"), seedB);
+    assert.ok(sign(ks, "b", seedB));
     ks.rename("a", "renamed");
     assert.deepEqual(await seedOf(ks, "renamed"), seedA);
     assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
-
-    // Once disposed, the instance neither decrypts nor falls back to writing plaintext.
+    // Once disposed, the instance neither decrypts nor writes.
     ks.dispose();
-    assert.equal(ks.encrypted, true);
     await assert.rejects(seedOf(ks, "b"), errorCode("failed_precondition"));
     const late = newSeed();
     assert.throws(() => ks.register("late", late), errorCode("failed_precondition"));
     assert.equal(db.prepare("SELECT count(*) FROM keys WHERE encrypted = 0").pluck().get(), 0);
     db.close();
-    assert.ok(!contains(rawBytes(dir), late));
+    assertNoSeedOnDisk(dir, [seedA, seedB, late], "at the end");
   });
 
-  it("encrypts an existing plaintext keystore in place when first opened with a passphrase", async () => {
+  it("migrates a plaintext keystore in one transaction; no seed stays in seed.db, -wal or -shm", async () => {
+    // The fixture as the old code left it, plus a plaintext row still in the WAL, as a crash
+    // of the old daemon would leave it: copied while the writing connection is open.
+    const src = legacyDir("plaintext");
+    const third = newSeed();
+    const raw = new Database(join(src, "seed.db"));
+    raw.pragma("journal_mode = WAL");
+    raw.pragma("wal_autocheckpoint = 0");
+    raw
+      .prepare(
+        "INSERT INTO keys (name, public_key, seed, encrypted, create_time) VALUES (?, ?, ?, 0, ?)",
+      )
+      .run("third", principalToString(publicKeyFromSeed(third)), Buffer.from(third), Date.now());
     const dir = tempDir();
-    const seeds = [newSeed(), newSeed(), newSeed()];
-    let db = openDatabase(dir);
-    const plain = await Keystore.open(db);
-    seeds.forEach((s, i) => {
-      plain.register(`k${i}`, s);
-    });
-    plain.delete("k2");
-    db.close();
-    assert.ok(contains(rawBytes(dir), seeds[0] ?? new Uint8Array()), "plaintext before");
+    for (const f of ["seed.db", "seed.db-wal", "seed.db-shm"]) {
+      copyFileSync(join(src, f), join(dir, f));
+    }
+    raw.close();
+    const seeds = [...FIXTURE_SEEDS, third];
+    const before = Buffer.concat(dbFiles(dir));
+    for (const seed of seeds)
+      assert.ok(before.includes(Buffer.from(seed)), "control: plaintext before");
 
-    // Derivation 4.
-    db = openDatabase(dir);
-    const ks = await Keystore.open(db, { passphrase: PASSPHRASE });
-    const flags = db.prepare("SELECT encrypted FROM keys").pluck().all();
-    assert.deepEqual(flags, [1, 1]);
-    for (const s of seeds) assert.ok(!contains(rawBytes(dir), s), "no plaintext seed on disk");
-    assert.deepEqual(await seedOf(ks, "k0"), seeds[0]);
-    assert.deepEqual(await seedOf(ks, "k1"), seeds[1]);
+    const db = openDatabase(dir);
+    const ks = await openKeystore(db);
+    assert.deepEqual(ks.migration, { from: "plaintext", keys: 3 });
+    assert.deepEqual(db.prepare("SELECT encrypted FROM keys").pluck().all(), [1, 1, 1]);
+    assertNoSeedOnDisk(dir, seeds, "after the migration, while open");
+    assert.ok(sign(ks, "main", FIXTURE_SEEDS[0] as Uint8Array));
+    assert.ok(sign(ks, "legal", FIXTURE_SEEDS[1] as Uint8Array));
+    assert.ok(sign(ks, "third", third));
+    assert.equal(ks.get("main").publicKey, "z6MkqqiSjqcT9NasDUXiymyB8kpgz6h3CNQaghGAoXsaYJ2f");
     assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
+    ks.dispose();
     db.close();
+    assertNoSeedOnDisk(dir, seeds, "after close");
+
+    // Migrated once: the next open migrates nothing.
+    const again = openDatabase(dir);
+    assert.equal((await openKeystore(again)).migration, undefined);
+    again.close();
+  });
+
+  it("migrates a passphrase keystore: it needs its passphrase and refuses a wrong one without writing", async () => {
+    const dir = legacyDir("passphrase");
+    const configDir = join(dir, "..", "kek");
+    const noKek = { SEED_DAEMON_KEYCHAIN: "off" };
+    const bytes = readFileSync(join(dir, "seed.db"));
+    let db = openDatabase(dir);
+    const oldSealed = db.prepare("SELECT seed FROM keys ORDER BY name").pluck().all() as Buffer[];
+    assert.ok(meta(db, "keystore.kdf_salt") instanceof Uint8Array, "the old format");
+    await assert.rejects(
+      openKeystore(db, noKek),
+      errorCode(
+        "failed_precondition",
+        /set SEED_DAEMON_KEYSTORE_PASSPHRASE to open and migrate them/,
+      ),
+    );
+    await assert.rejects(
+      openKeystore(db, noKek, "not it"),
+      errorCode(
+        "failed_precondition",
+        /^wrong keystore passphrase \(SEED_DAEMON_KEYSTORE_PASSPHRASE\); nothing was changed$/,
+      ),
+    );
+    db.close();
+    assert.deepEqual(readFileSync(join(dir, "seed.db")), bytes, "nothing written");
+    assert.equal(existsSync(configDir), false, "no KEK generated");
 
     db = openDatabase(dir);
-    await assert.rejects(Keystore.open(db), errorCode("failed_precondition", /encrypted/));
+    let ks = await openKeystore(db, KEK_ENV, LEGACY_PASSPHRASE);
+    assert.deepEqual(ks.migration, { from: "passphrase", keys: 2 });
+    assert.equal(ks.kekSource, "env");
+    for (const k of ["keystore.kdf_salt", "keystore.kdf_params", "keystore.verifier"]) {
+      assert.equal(meta(db, k), undefined, `${k} is gone`);
+    }
+    assert.deepEqual(await seedOf(ks, "main"), FIXTURE_SEEDS[0]);
+    assert.deepEqual(await seedOf(ks, "legal"), FIXTURE_SEEDS[1]);
+    ks.dispose();
     db.close();
-    for (const s of seeds) assert.ok(!contains(rawBytes(dir), s), "still none after close");
+    assertNoSeedOnDisk(dir, FIXTURE_SEEDS, "after the migration");
+    const file = readFileSync(join(dir, "seed.db"));
+    for (const old of oldSealed)
+      assert.ok(!file.includes(old), "the old sealed seeds are overwritten");
+
+    // From now on the KEK alone opens it; the passphrase is no longer needed.
+    db = openDatabase(dir);
+    ks = await openKeystore(db);
+    assert.equal(ks.migration, undefined);
+    assert.ok(sign(ks, "main", FIXTURE_SEEDS[0] as Uint8Array));
+    db.close();
+  });
+
+  it("wraps the data key under a passphrase KEK (Argon2id) when that is the source", async () => {
+    const dir = tempDir();
+    const env = {
+      SEED_DAEMON_KEYSTORE_PASSPHRASE: "keystore passphrase \u00e9",
+      SEED_DAEMON_KEYCHAIN: "off",
+    };
+    const seed = newSeed();
+    let db = openDatabase(dir);
+    const ks = await openKeystore(db, env);
+    assert.equal(ks.kekSource, "passphrase");
+    const recorded = JSON.parse(meta(db, "keystore.kek") as string);
+    assert.deepEqual(recorded.kdf, { t: 3, m: 65536, p: 4 });
+    assert.equal(Buffer.from(recorded.salt, "base64").length, 16);
+    ks.register("main", seed);
+    db.close();
+    db = openDatabase(dir);
+    await assert.rejects(
+      openKeystore(db, { ...env, SEED_DAEMON_KEYSTORE_PASSPHRASE: "not it" }),
+      errorCode(
+        "failed_precondition",
+        /^wrong keystore passphrase \(SEED_DAEMON_KEYSTORE_PASSPHRASE\)/,
+      ),
+    );
+    await assert.rejects(
+      openKeystore(db, { SEED_DAEMON_KEYCHAIN: "off" }),
+      /set SEED_DAEMON_KEYSTORE_PASSPHRASE$/,
+    );
+    assert.ok(sign(await openKeystore(db, env), "main", seed));
+    db.close();
+  });
+
+  it("rekey re-wraps the data key only: the old KEK opens nothing, the new one does, the sealed seeds are unchanged", async () => {
+    const dir = tempDir();
+    const seeds = [newSeed(), newSeed()];
+    let db = openDatabase(dir);
+    let ks = await openKeystore(db);
+    for (const [i, s] of seeds.entries()) ks.register(`k${i}`, s);
+    const sealed = () => db.prepare("SELECT name, seed FROM keys ORDER BY name").all();
+    const sealedBefore = sealed();
+    const oldWrapped = meta(db, "keystore.data_key") as Buffer;
+
+    const newEnv = {
+      SEED_DAEMON_KEK: randomBytes(32).toString("base64"),
+      SEED_DAEMON_KEYCHAIN: "off",
+    };
+    const next = await new KekResolver({ env: newEnv, dataDir: dir }).forNew();
+    assert.deepEqual(ks.rekey(next.kek), { source: "env" });
+    assert.throws(() => ks.rekey(next.kek), errorCode("failed_precondition", /already in use/));
+    next.kek.dispose();
+    assert.deepEqual(sealed(), sealedBefore, "the sealed seeds are untouched");
+    assert.ok(sign(ks, "k0", seeds[0] as Uint8Array), "the open keystore keeps signing");
+    ks.dispose();
+    db.close();
+    assert.ok(
+      !Buffer.concat(dbFiles(dir)).includes(oldWrapped),
+      "the old wrapped data key is overwritten",
+    );
+
+    db = openDatabase(dir);
+    await assert.rejects(openKeystore(db), errorCode("failed_precondition", /^wrong KEK/));
+    ks = await openKeystore(db, newEnv);
+    assert.deepEqual(sealed(), sealedBefore);
+    assert.ok(sign(ks, "k1", seeds[1] as Uint8Array));
+    db.close();
   });
 });

@@ -1,0 +1,137 @@
+/**
+ * Start-up cost and idle memory of the real binary, against baselines measured in the same run:
+ * `node -e 0` for the time to ready, and a bare connect-node server (bench/bare-server.ts) for
+ * resident memory. Bounded: `runs` starts of each.
+ *
+ *   npm run build && node --import tsx bench/startup.ts [runs=7]
+ *
+ * Rows:
+ * - time to ready: spawn to the `--ready-fd` line, on a data dir that already exists (a restart:
+ *   the common case) and on a fresh one (first run: token file and database created);
+ * - idle RSS: VmRSS from /proc two seconds after ready, after one GetInfo (Linux only).
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
+import { BIN, cleanEnv, ROOT } from "../test/helpers/daemon.js";
+import { median } from "./lib.js";
+
+const runs = Number(process.argv[2] ?? 7);
+const root = mkdtempSync(join(tmpdir(), "seed-bench-startup-"));
+const env = cleanEnv({
+  HOME: root,
+  XDG_CONFIG_HOME: join(root, "config"),
+  SEED_DAEMON_KEYCHAIN: "off",
+});
+
+/** Milliseconds from spawn to exit of `node -e 0`. */
+function nodeBaseline(): Promise<number> {
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, ["-e", "0"], { stdio: "ignore" });
+  return new Promise((resolve) => proc.once("exit", () => resolve(performance.now() - t0)));
+}
+
+/** VmRSS of `pid` in MiB, or NaN off Linux. */
+function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m === null ? Number.NaN : Number(m[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 2_000));
+
+/**
+ * Starts the daemon on `dataDir`, resolves with the time to its ready line; with `measure`, also
+ * its idle RSS after one GetInfo and a pause. Stops it either way.
+ */
+async function daemonStart(
+  dataDir: string,
+  measure: boolean,
+): Promise<{ ms: number; rss: number }> {
+  const t0 = performance.now();
+  const args = [
+    BIN,
+    "--data-dir",
+    dataDir,
+    "--http-addr",
+    "127.0.0.1:0",
+    "--grpc-addr",
+    "127.0.0.1:0",
+  ];
+  const proc = spawn(process.execPath, [...args, "--log-level", "warn", "--ready-fd", "3"], {
+    env,
+    stdio: ["ignore", "ignore", "inherit", "pipe"],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    proc.once("exit", (code) => reject(new Error(`daemon exited with ${code}`)));
+    createInterface({ input: proc.stdio[3] as NodeJS.ReadableStream }).once("line", resolve);
+  });
+  const ms = performance.now() - t0;
+  let rss = Number.NaN;
+  if (measure) {
+    const { httpAddr } = JSON.parse(line) as { httpAddr: string };
+    const token = readFileSync(join(dataDir, "auth.token"), "utf8").trim();
+    const res = await fetch(`http://${httpAddr}/com.seed.daemon.v1alpha.Daemon/GetInfo`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: "{}",
+    });
+    if (res.status !== 200) throw new Error(`GetInfo: ${res.status}`);
+    await settle();
+    rss = rssMiB(proc.pid as number);
+  }
+  const exited = new Promise((r) => proc.once("exit", r));
+  proc.kill("SIGTERM");
+  await exited;
+  return { ms, rss };
+}
+
+async function bareRss(): Promise<number> {
+  const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", "bare-server.ts")], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise((resolve) =>
+    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).once("line", resolve),
+  );
+  await settle();
+  const rss = rssMiB(proc.pid as number);
+  const exited = new Promise((r) => proc.once("exit", r));
+  proc.kill();
+  await exited;
+  return rss;
+}
+
+try {
+  const node: number[] = [];
+  const restart: number[] = [];
+  const first: number[] = [];
+  const existing = join(root, "existing");
+  await daemonStart(existing, false); // creates it; also warms the OS file cache
+  for (let i = 0; i < runs; i++) {
+    node.push(await nodeBaseline());
+    restart.push((await daemonStart(existing, false)).ms);
+    first.push((await daemonStart(join(root, `fresh-${i}`), false)).ms);
+  }
+  const idle = await daemonStart(existing, true);
+  const bare = await bareRss();
+  const n = median(node);
+  console.log(`runs=${runs} (medians)`);
+  console.log(`node -e 0                 ${n.toFixed(0).padStart(5)} ms`);
+  console.log(
+    `ready, restart            ${median(restart).toFixed(0).padStart(5)} ms  ${(median(restart) / n).toFixed(1)}x node  [<= 2.5x]`,
+  );
+  console.log(
+    `ready, first run          ${median(first).toFixed(0).padStart(5)} ms  ${(median(first) / n).toFixed(1)}x node`,
+  );
+  console.log(`idle RSS, daemon          ${idle.rss.toFixed(0).padStart(5)} MiB  [<= 64 MiB]`);
+  console.log(`idle RSS, bare connect    ${bare.toFixed(0).padStart(5)} MiB  (under tsx's loader)`);
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
