@@ -56,12 +56,13 @@ export function checkArgon2idParams(params: Argon2idParams, what: string): void 
 }
 
 /**
- * Derivations the daemon accepts at once: one runs, the others wait their turn. Each holds up to 256 MiB while it runs and
- * takes about a second at the default costs, so running them side by side would only multiply
- * the memory (JavaScript has one thread): they run one at a time, and past this queue a caller
- * is told to retry rather than pile up.
+ * Derivations the daemon accepts at once: one runs, the others wait their turn. Each holds up to
+ * 256 MiB while it runs and takes about a second at the default costs, so running them side by
+ * side would only multiply the memory (JavaScript has one thread): they run one at a time. Past
+ * this many a caller is told to retry at once, rather than wait longer than a typical 10 s
+ * client deadline (the reliability fuzz saw most callers in a queue of 16 time out).
  */
-export const MAX_PENDING_DERIVATIONS = 16;
+export const MAX_PENDING_DERIVATIONS = 8;
 
 let running: Promise<unknown> = Promise.resolve();
 let pending = 0;

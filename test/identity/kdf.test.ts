@@ -11,7 +11,7 @@ import {
 const CHEAP = { t: 1, m: 8, p: 1 };
 const SALT = new Uint8Array(16).fill(7);
 
-test("the daemon takes 16 password derivations at once; a caller past that is told to retry", async () => {
+test("the daemon takes MAX_PENDING_DERIVATIONS password derivations at once; a caller past that is told to retry", async () => {
   const calls = Array.from({ length: MAX_PENDING_DERIVATIONS + 3 }, (_, i) =>
     deriveKeyFromPassword(`pw${i}`, SALT, CHEAP).then(
       (key) => ({ ok: true as const, key }),
