@@ -33,8 +33,13 @@ export interface ServiceSpec {
   readonly nodePath: string;
   /** The package's `bin/seed-daemon.js`. */
   readonly scriptPath: string;
-  /** The daemon's data directory; the only path the systemd unit may write. */
+  /** The daemon's data directory; with {@link configDir}, the only paths the unit may write. */
   readonly dataDir: string;
+  /**
+   * The per-user config dir where the daemon generates its KEK file when it has no better
+   * source (docs/keys.md). The systemd unit may write there too, if it exists.
+   */
+  readonly configDir?: string;
 }
 
 /** A {@link ServiceSpec} plus where launchd sends the daemon's output. */
@@ -132,7 +137,8 @@ export function unquoteSystemdWord(text: string, exec: boolean): string | undefi
  * cannot be run), restarts it on failure but not after exit status 2 (bad configuration, which a
  * restart cannot fix), and logs to the journal: the daemon writes JSON lines to stdout, and a
  * journal stream is never a TTY. The sandbox makes the whole filesystem read-only except the data
- * dir (`ProtectSystem=strict`, `ProtectHome=read-only`, `ReadWritePaths=`), gives the service its
+ * dir and the config dir, where a generated KEK file goes (`ProtectSystem=strict`,
+ * `ProtectHome=read-only`, `ReadWritePaths=`), gives the service its
  * own `/tmp` and user namespace, allows only Unix and IP sockets and filters system calls.
  * `PrivateUsers=yes` is explicit because systemd before 253 ignores the mount sandbox in user
  * units without it (newer versions turn it on implicitly). `MemoryDenyWriteExecute=` is left out
@@ -146,6 +152,7 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
   checkServicePath("node executable", spec.nodePath);
   checkServicePath("daemon script", spec.scriptPath);
   checkServicePath("--data-dir", spec.dataDir);
+  if (spec.configDir !== undefined) checkServicePath("config dir", spec.configDir);
   const exec = [spec.nodePath, spec.scriptPath, "--data-dir", spec.dataDir]
     .map((w) => quoteSystemdWord(w, true))
     .join(" ");
@@ -171,6 +178,10 @@ export function renderSystemdUnit(spec: ServiceSpec): string {
     "ProtectSystem=strict",
     "ProtectHome=read-only",
     `ReadWritePaths=${quoteSystemdWord(spec.dataDir, false)}`,
+    // `-`: a config dir removed later does not stop the unit from starting.
+    ...(spec.configDir === undefined
+      ? []
+      : [`ReadWritePaths=${quoteSystemdWord(`-${spec.configDir}`, false)}`]),
     "PrivateTmp=yes",
     "ProtectKernelTunables=yes",
     "ProtectControlGroups=yes",

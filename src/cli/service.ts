@@ -33,7 +33,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { parseListenAddress } from "../config/address.js";
 import { ConfigError } from "../config/errors.js";
-import { defaultDataDir } from "../config/paths.js";
+import { defaultConfigDir, defaultDataDir } from "../config/paths.js";
 import { ensurePrivateDir } from "../security/token-store.js";
 import { isProcessAlive, readDaemonFile } from "../server/daemon-file.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
@@ -290,16 +290,27 @@ function install(ctx: Context): void {
       ? renderSystemdUnit(spec)
       : renderLaunchdPlist({ ...spec, logPath: launchdLogPath(ctx) });
 
+  // Where the daemon makes its KEK file when it finds no better source; the unit may write it.
+  const configDir = ctx.platform === "linux" ? defaultConfigDir(ctx.env, ctx.platform) : undefined;
   if (ctx.opts.print === true) {
-    process.stdout.write(render({ nodePath, scriptPath, dataDir: realOrSelf(dataDir) }));
+    process.stdout.write(
+      render({
+        nodePath,
+        scriptPath,
+        dataDir: realOrSelf(dataDir),
+        ...(configDir && { configDir }),
+      }),
+    );
     return;
   }
   // Check before creating anything, then make the data dir: ReadWritePaths= must exist when the
   // unit starts, and the rest of the home directory is read-only for the service.
-  render({ nodePath, scriptPath, dataDir });
+  render({ nodePath, scriptPath, dataDir, ...(configDir && { configDir }) });
   ensurePrivateDir(dataDir);
   dataDir = realpathSync(dataDir);
-  const spec = { nodePath, scriptPath, dataDir };
+  // Made now (0700), so that the unit's sandbox can leave it writable.
+  if (configDir !== undefined) ensurePrivateDir(configDir);
+  const spec = { nodePath, scriptPath, dataDir, ...(configDir && { configDir }) };
   const text = render(spec);
   installNotes(ctx, spec);
 

@@ -271,7 +271,6 @@ describe("seed-daemon service", () => {
       PrivateUsers: "yes",
       ProtectSystem: "strict",
       ProtectHome: "read-only",
-      ReadWritePaths: dataDir,
       PrivateTmp: "yes",
       RestrictAddressFamilies: "AF_UNIX AF_INET AF_INET6",
       LockPersonality: "yes",
@@ -286,6 +285,12 @@ describe("seed-daemon service", () => {
     for (const [key, value] of Object.entries(expected)) {
       assert.equal(one(unit, "Service", key), value, key);
     }
+    // Writable: the data dir, and the config dir where a generated KEK file goes (`-`: the unit
+    // still starts if it is gone).
+    assert.deepEqual(unit.get("Service")?.get("ReadWritePaths"), [
+      dataDir,
+      `-${join(config, "seed-daemon")}`,
+    ]);
     // Nothing that breaks Node (V8's JIT) or that a user manager cannot apply.
     for (const key of ["MemoryDenyWriteExecute", "User", "Group", "CapabilityBoundingSet"]) {
       assert.equal(unit.get("Service")?.has(key), false, key);
@@ -316,7 +321,7 @@ describe("seed-daemon service", () => {
     assert.deepEqual(execWords(exec).slice(2), ["--data-dir", dataDir]);
     assert.ok(exec.endsWith(`"${dataDir.replace(/[\\"]/g, "\\$&").replace(/[%$]/g, "$&$&")}"`));
     // ReadWritePaths= expands specifiers but not variables.
-    const rw = one(unit, "Service", "ReadWritePaths");
+    const rw = unit.get("Service")?.get("ReadWritePaths")?.[0];
     assert.equal(rw, `"${dataDir.replace(/[\\"]/g, "\\$&").replace(/%/g, "%%")}"`);
     assert.equal(dataDirFromSystemdUnit(r.stdout), dataDir);
 
@@ -401,7 +406,9 @@ describe("seed-daemon service", () => {
     assert.equal(statSync(dataDir).mode & 0o777, 0o700, "the data dir is created 0700");
     const unit = parseUnit(readFileSync(unitPath(), "utf8"));
     assert.equal(execWords(one(unit, "Service", "ExecStart"))[3], dataDir);
-    assert.equal(one(unit, "Service", "ReadWritePaths"), `"${dataDir}"`);
+    assert.equal(unit.get("Service")?.get("ReadWritePaths")?.[0], `"${dataDir}"`);
+    const configDir = join(config, "seed-daemon");
+    assert.equal(statSync(configDir).mode & 0o777, 0o700, "the config dir is created 0700");
 
     const again = await cli(["service", "install", "--user", "--no-start", "--data-dir", dataDir]);
     assert.equal(again.code, 0, again.stderr);
