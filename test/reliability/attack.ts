@@ -334,8 +334,12 @@ function buildCases(d: TestDaemon, docker: TestDaemon, t: Tokens, files: Planted
     ];
     for (const host of hosts) {
       // nghttp2 resets a stream whose `:authority` is no authority (a `/` in it) before the
-      // pipeline sees it, as docs/security.md says; these count in a check of their own.
-      const group = l.name === "h2" && host.includes("/") ? H2_LAYER : undefined;
+      // pipeline sees it, as docs/security.md says; these count in a check of their own. The
+      // nghttp2 of Node 22 and later also resets userinfo (`@`), which Node 20's lets through to
+      // the Host gate's 403: refused either way, so those cases only need a refusal.
+      const h2 = l.name === "h2";
+      const group = h2 && host.includes("/") ? H2_LAYER : undefined;
+      const expect = group !== undefined ? "reset" : h2 && host.includes("@") ? "refused" : 403;
       const requests: [string, Send][] = [
         ["GET /health", { host, path: "/health", headers: { origin: "app://seed" } }],
         ["GetInfo with the token", post(GET_INFO_PATH, bearer(t.master), "{}", host)],
@@ -344,7 +348,7 @@ function buildCases(d: TestDaemon, docker: TestDaemon, t: Tokens, files: Planted
       for (const [what, r] of requests) {
         hostMatrix({
           name: `${l.name} Host ${JSON.stringify(host)}: ${what}`,
-          expect: group === undefined ? 403 : "reset",
+          expect,
           group,
           foreign: true,
           send: () => l.send(r),
