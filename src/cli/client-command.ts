@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Command } from "commander";
-import { connectToDaemon, type DaemonClients } from "../client/connect.js";
 import { ConfigError } from "../config/errors.js";
 import { codeName } from "../errors.js";
+import { connectToDaemon, type DaemonClients } from "./connect.js";
 
 /** Options every client subcommand accepts. */
 export interface CommonClientOptions {

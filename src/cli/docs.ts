@@ -15,7 +15,6 @@ import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf"
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import type { DaemonClients } from "../client/connect.js";
 import {
   type BlockNode,
   type Document,
@@ -33,6 +32,7 @@ import {
   table,
   withClientOptions,
 } from "./client-command.js";
+import type { DaemonClients } from "./connect.js";
 
 /** Options of the list commands: `--page-size` is hidden, for tests and slow links. */
 export interface PagedOptions extends CommonClientOptions {

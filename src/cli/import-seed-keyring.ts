@@ -17,7 +17,6 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { DaemonClients } from "../client/connect.js";
 import { defaultDataDir } from "../config/paths.js";
 import { codeName } from "../errors.js";
 import { HmkeyEncoder, writeHmkeyFile } from "../identity/hmkey.js";
@@ -31,6 +30,7 @@ import {
   seedKeyringService,
 } from "../identity/seed-keyring.js";
 import { CliError, type CommonClientOptions, printable } from "./client-command.js";
+import type { DaemonClients } from "./connect.js";
 
 /** Options of `keys import-seed-keyring`. */
 export interface ImportSeedKeyringOptions extends CommonClientOptions {

@@ -1,20 +1,20 @@
 /**
  * The CLI's way to the running daemon (flags, daemon.json, the daemon's own token checks). Not
- * part of `seed-daemon/client` ({@link ./index.ts}): it uses daemon internals.
+ * part of `seed-daemon/client` (src/client/index.ts): it uses daemon internals.
  *
  * @module
  */
 import { join, resolve } from "node:path";
+import {
+  createDaemonClients,
+  createDaemonTransport,
+  type DaemonServiceClients,
+} from "../client/transport.js";
 import { parseListenAddress } from "../config/address.js";
 import { ConfigError } from "../config/errors.js";
 import { defaultDataDir } from "../config/paths.js";
 import { readClientToken } from "../security/token-store.js";
 import { readDaemonFile } from "../server/daemon-file.js";
-import {
-  createDaemonClients,
-  createDaemonTransport,
-  type DaemonServiceClients,
-} from "./transport.js";
 
 /** How a client finds the daemon and its token. */
 export interface ClientOptions {
