@@ -200,42 +200,46 @@ describe("documents over RPC", () => {
 
   test("bad input is invalid_argument and stores nothing", async () => {
     const docs = master();
-    const cases: [string, Promise<unknown>][] = [
-      ["bad path", docs.getDocument({ account: ALICE.principal, path: "/a/" })],
-      ["bad account", docs.getDocument({ account: "z6Mk-not-a-key", path: "/a" })],
+    // Thunks: a call made before the loop awaits it could reject unobserved meanwhile.
+    const cases: [string, () => Promise<unknown>][] = [
+      ["bad path", () => docs.getDocument({ account: ALICE.principal, path: "/a/" })],
+      ["bad account", () => docs.getDocument({ account: "z6Mk-not-a-key", path: "/a" })],
       [
         "no changes",
-        docs.createDocumentChange({
-          account: ALICE.principal,
-          path: "/x",
-          signingKeyName: "alice",
-        }),
+        () =>
+          docs.createDocumentChange({
+            account: ALICE.principal,
+            path: "/x",
+            signingKeyName: "alice",
+          }),
       ],
       [
         "path with a quote",
-        docs.createDocumentChange({
-          account: ALICE.principal,
-          path: '/a"b',
-          signingKeyName: "alice",
-          changes: [title("x")],
-        }),
+        () =>
+          docs.createDocumentChange({
+            account: ALICE.principal,
+            path: '/a"b',
+            signingKeyName: "alice",
+            changes: [title("x")],
+          }),
       ],
       [
         "move under a missing parent",
-        docs.createDocumentChange({
-          account: ALICE.principal,
-          path: "/x",
-          signingKeyName: "alice",
-          changes: [
-            create(DocumentChangeSchema, {
-              op: { case: "moveBlock", value: { blockId: "b", parent: "nope".repeat(100) } },
-            }),
-          ],
-        }),
+        () =>
+          docs.createDocumentChange({
+            account: ALICE.principal,
+            path: "/x",
+            signingKeyName: "alice",
+            changes: [
+              create(DocumentChangeSchema, {
+                op: { case: "moveBlock", value: { blockId: "b", parent: "nope".repeat(100) } },
+              }),
+            ],
+          }),
       ],
     ];
     for (const [name, call] of cases) {
-      const err = await errorOf(call);
+      const err = await errorOf(call());
       assert.equal(err.code, Code.InvalidArgument, name);
       assert.ok(err.rawMessage.length < 300, `${name}: message is bounded`);
     }

@@ -614,17 +614,17 @@ describe("--public-only", () => {
       );
       assert.equal((await c.genMnemonic({})).mnemonic.length, 12);
       const path = join(dir, "k.json");
-      const calls: [string, Promise<unknown>][] = [
-        ["RegisterKey", c.registerKey({ mnemonic: VECTOR, name: "other" })],
-        ["ImportKey", c.importKey({ filePath: path })],
-        ["ExportKey", c.exportKey({ name: "main", filePath: path })],
-        ["UpdateKey", c.updateKey({ currentName: "main", newName: "x" })],
-        ["DeleteKey", c.deleteKey({ name: "main" })],
-        ["DeleteAllKeys", c.deleteAllKeys({})],
-        ["SignData", c.signData({ signingKeyName: "main", data: new Uint8Array([1]) })],
+      const calls: [string, () => Promise<unknown>][] = [
+        ["RegisterKey", () => c.registerKey({ mnemonic: VECTOR, name: "other" })],
+        ["ImportKey", () => c.importKey({ filePath: path })],
+        ["ExportKey", () => c.exportKey({ name: "main", filePath: path })],
+        ["UpdateKey", () => c.updateKey({ currentName: "main", newName: "x" })],
+        ["DeleteKey", () => c.deleteKey({ name: "main" })],
+        ["DeleteAllKeys", () => c.deleteAllKeys({})],
+        ["SignData", () => c.signData({ signingKeyName: "main", data: new Uint8Array([1]) })],
       ];
       for (const [method, call] of calls) {
-        const err = await call.then(
+        const err = await call().then(
           () => undefined,
           (e) => ConnectError.from(e),
         );

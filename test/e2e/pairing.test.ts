@@ -175,17 +175,17 @@ describe("paired origins over the wire", () => {
 
   test("the paired token may not sign, export, change keys or manage pairings", async () => {
     const c = clientFor(Daemon, "connect", d, token, { origin: PAIRED });
-    const calls: [string, Promise<unknown>][] = [
-      ["SignData", c.signData({ signingKeyName: "main", data: new Uint8Array([1]) })],
-      ["ExportKey", c.exportKey({ name: "main" })],
-      ["DeleteAllKeys", c.deleteAllKeys({})],
-      ["GenMnemonic", c.genMnemonic({})],
-      ["ListPairedOrigins", c.listPairedOrigins({})],
-      ["PairOrigin", c.pairOrigin({ origin: "https://other.example.com" })],
-      ["UnpairOrigin", c.unpairOrigin({ origin: PAIRED })],
+    const calls: [string, () => Promise<unknown>][] = [
+      ["SignData", () => c.signData({ signingKeyName: "main", data: new Uint8Array([1]) })],
+      ["ExportKey", () => c.exportKey({ name: "main" })],
+      ["DeleteAllKeys", () => c.deleteAllKeys({})],
+      ["GenMnemonic", () => c.genMnemonic({})],
+      ["ListPairedOrigins", () => c.listPairedOrigins({})],
+      ["PairOrigin", () => c.pairOrigin({ origin: "https://other.example.com" })],
+      ["UnpairOrigin", () => c.unpairOrigin({ origin: PAIRED })],
     ];
     for (const [name, call] of calls) {
-      assert.equal(await codeOf(call), Code.PermissionDenied, name);
+      assert.equal(await codeOf(call()), Code.PermissionDenied, name);
     }
     // On gRPC too, and nothing changed.
     const g = clientFor(Daemon, "grpc", d, token, { origin: PAIRED });
