@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -8,9 +7,9 @@ import { base58btc } from "multiformats/bases/base58";
 import nacl from "tweetnacl";
 import { keyFromMnemonic } from "../../src/identity/keys.js";
 import {
-  BIN,
   randomToken,
   removeDir,
+  runCli,
   startDaemon,
   type TestDaemon,
   tempDir,
@@ -48,11 +47,7 @@ function libp2pKey(seed: Uint8Array, publicKey?: Uint8Array): string {
   return Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x40]), seed, pub]).toString("base64");
 }
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type CliResult = Awaited<ReturnType<typeof runCli>>;
 
 interface Report {
   service: string;
@@ -64,28 +59,7 @@ interface Report {
 
 /** The CLI with exactly `env` (plus PATH): nothing of this process's session leaks in. */
 function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((res, rej) => {
-    const proc = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    proc.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    proc.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      rej(new Error(`CLI timed out: ${args.join(" ")}\n${stdout}\n${stderr}`));
-    }, 30_000);
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      res({ code, stdout, stderr });
-    });
-  });
+  return runCli(args, { exactEnv: env });
 }
 
 function assertOneLineFailure(r: CliResult, pattern: RegExp): void {

@@ -174,16 +174,23 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
 export function runCli(
   args: string[],
   opts: {
+    /** Added to {@link cleanEnv}'s environment. */
     env?: Record<string, string | undefined>;
+    /** The child's whole environment instead (plus PATH): nothing of this process leaks in. */
+    exactEnv?: Record<string, string>;
     input?: string | Uint8Array;
     timeoutMs?: number;
     cwd?: string;
   } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
+    const env =
+      opts.exactEnv === undefined
+        ? cleanEnv(opts.env ?? {})
+        : { PATH: process.env.PATH ?? "", ...opts.exactEnv };
     const proc = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd,
-      env: cleanEnv(opts.env ?? {}),
+      env,
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
