@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, type TestContext, test } from "node:test";
 import {
   dataDirFromLaunchdPlist,
   dataDirFromSystemdUnit,
@@ -223,6 +223,23 @@ describe("seed-daemon service", () => {
     });
   }
 
+  /** `systemd-analyze --user verify` accepts `text` without a word about it (where it runs). */
+  function verifyUnit(t: TestContext, text: string): void {
+    const analyze = systemdAnalyze(fresh("analyze"));
+    if (analyze === undefined) {
+      t.diagnostic("systemd-analyze --user verify unavailable here: skipped that check");
+      return;
+    }
+    const file = join(fresh("verify"), "seed-daemon.service");
+    writeFileSync(file, text);
+    const v = spawnSync("systemd-analyze", ["--user", "verify", file], {
+      env: analyze.env,
+      encoding: "utf8",
+    });
+    assert.equal(v.status, 0, v.stderr);
+    assert.doesNotMatch(v.stderr, /seed-daemon\.service/, v.stderr);
+  }
+
   /** A fresh directory under the temp tree. */
   function fresh(name: string): string {
     const p = join(dir, `${name}-${++counter}`);
@@ -297,19 +314,7 @@ describe("seed-daemon service", () => {
     }
     assert.equal(one(unit, "Install", "WantedBy"), "default.target");
 
-    const analyze = systemdAnalyze(fresh("analyze"));
-    if (analyze === undefined) {
-      t.diagnostic("systemd-analyze --user verify unavailable here: skipped that check");
-      return;
-    }
-    const file = join(fresh("verify"), "seed-daemon.service");
-    writeFileSync(file, r.stdout);
-    const v = spawnSync("systemd-analyze", ["--user", "verify", file], {
-      env: analyze.env,
-      encoding: "utf8",
-    });
-    assert.equal(v.status, 0, v.stderr);
-    assert.doesNotMatch(v.stderr, /seed-daemon\.service/, v.stderr);
+    verifyUnit(t, r.stdout);
   });
 
   test("a data dir with spaces, %, $, quotes and backslashes is quoted so systemd reads it back", async (t) => {
@@ -325,19 +330,7 @@ describe("seed-daemon service", () => {
     assert.equal(rw, `"${dataDir.replace(/[\\"]/g, "\\$&").replace(/%/g, "%%")}"`);
     assert.equal(dataDirFromSystemdUnit(r.stdout), dataDir);
 
-    const analyze = systemdAnalyze(fresh("analyze"));
-    if (analyze === undefined) {
-      t.diagnostic("systemd-analyze --user verify unavailable here: skipped that check");
-      return;
-    }
-    const file = join(fresh("verify"), "seed-daemon.service");
-    writeFileSync(file, r.stdout);
-    const v = spawnSync("systemd-analyze", ["--user", "verify", file], {
-      env: analyze.env,
-      encoding: "utf8",
-    });
-    assert.equal(v.status, 0, v.stderr);
-    assert.doesNotMatch(v.stderr, /seed-daemon\.service/, v.stderr);
+    verifyUnit(t, r.stdout);
   });
 
   test("paths a service file cannot express are refused, nothing is written", async () => {
