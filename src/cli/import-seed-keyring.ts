@@ -29,6 +29,7 @@ import {
   type SeedKeyringEntry,
   seedKeyringService,
 } from "../identity/seed-keyring.js";
+import { quoted } from "../util/text.js";
 import { CliError, type CommonClientOptions, printable } from "./client-command.js";
 import type { DaemonClients } from "./connect.js";
 
@@ -45,9 +46,6 @@ export interface ImportSeedKeyringOptions extends CommonClientOptions {
  */
 const TRANSFER_ARGON2ID: Argon2idParams = Object.freeze({ t: 1, m: 64, p: 1 });
 
-/** Longest name shown as it is; longer ones are cut (they are refused by the daemon anyway). */
-const MAX_SHOWN_NAME = 128;
-
 interface Imported {
   name: string;
   publicKey: string;
@@ -63,10 +61,9 @@ interface Failed {
   error: string;
 }
 
+/** A key name as the report shows it: quoted and cut like every echoed input, and printable. */
 function shown(name: string): string {
-  const chars = [...name];
-  const cut = chars.length > MAX_SHOWN_NAME ? `${chars.slice(0, MAX_SHOWN_NAME).join("")}…` : name;
-  return printable(JSON.stringify(cut));
+  return printable(quoted(name));
 }
 
 /** Where the transfer files go: inside the data dir when it is here, else the temp dir. */
