@@ -1,19 +1,19 @@
 import type { Credential } from "./caller.js";
-import type { MasterToken } from "./token-store.js";
+import { type MasterToken, tokenDigest } from "./token-store.js";
 
 /**
  * A token check: the full token (a running daemon's `FullToken`, whose token may be
  * rotated, so each call checks the current one) or a fixed {@link MasterToken}.
  */
 export interface TokenVerifier {
-  /** Constant-time: true when `candidate` is the token. */
-  verify(candidate: string): boolean;
+  /** Constant-time: true when `candidate` (a token hashed with `tokenDigest`) is the token. */
+  verifyDigest(candidate: Buffer): boolean;
 }
 
 /** A source of origin-bound tokens (the paired-origin store). */
 export interface OriginTokenVerifier {
-  /** True when `token` is the token paired with exactly `origin`. */
-  verifyToken(token: string, origin: string | undefined): boolean;
+  /** True when `digest` (a token hashed with `tokenDigest`) is the token paired with `origin`. */
+  verifyTokenDigest(digest: Buffer, origin: string | undefined): boolean;
 }
 
 /**
@@ -42,10 +42,13 @@ export class Authenticator {
    */
   authenticate(token: string | undefined, origin: string | undefined): Credential | undefined {
     if (token === undefined) return undefined;
-    if (this.#master.verify(token)) return MASTER;
-    if (this.#web?.verify(token)) return WEB;
+    // Hashed once here, then compared with each token's digest (a refused token is compared
+    // with all of them, so a flood of wrong tokens costs one hash per request).
+    const digest = tokenDigest(token);
+    if (this.#master.verifyDigest(digest)) return MASTER;
+    if (this.#web?.verifyDigest(digest)) return WEB;
     if (this.#origins !== undefined && origin !== undefined && origin !== "null") {
-      if (this.#origins.verifyToken(token, origin)) return { kind: "origin", origin };
+      if (this.#origins.verifyTokenDigest(digest, origin)) return { kind: "origin", origin };
     }
     return undefined;
   }

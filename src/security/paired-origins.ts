@@ -8,13 +8,14 @@
  * @module
  */
 
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
 import { DomainError } from "../errors.js";
 import { removeStaleTemps, writeFileAtomic } from "../util/atomic-write.js";
 import { quoted } from "../util/text.js";
 import type { DynamicOriginSource } from "./origin.js";
 import { normalizeOrigin, parsePairableOrigin } from "./origin.js";
+import { tokenDigest } from "./token-store.js";
 
 /** File name of the store inside the data dir. */
 export const PAIRED_ORIGINS_FILE_NAME = "paired_origins.json";
@@ -88,14 +89,6 @@ interface FileEntry {
   label: string;
   createTime: string;
   tokenHash: string;
-}
-
-/**
- * Digest used for storage and comparison. Comparing fixed-size digests lets `timingSafeEqual` run
- * on equal lengths whatever the presented token's length.
- */
-function hashToken(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
 }
 
 /** Returns why `label` is unacceptable, or `undefined` when it is fine. */
@@ -354,7 +347,7 @@ export class PairedOriginStore implements DynamicOriginSource {
       origin: parsed.origin,
       label,
       createTime: new Date(),
-      tokenHash: hashToken(token),
+      tokenHash: tokenDigest(token),
     };
     const next = new Map(this.#entries);
     // Delete first so a re-paired origin moves to the end, keeping the list in createTime order.
@@ -399,12 +392,18 @@ export class PairedOriginStore implements DynamicOriginSource {
    * @returns True only when `origin` is paired and `token` is its current token.
    */
   verifyToken(token: string, origin: string | undefined): boolean {
-    if (typeof token !== "string" || origin === undefined) return false;
+    if (typeof token !== "string") return false;
+    return this.verifyTokenDigest(tokenDigest(token), origin);
+  }
+
+  /** {@link verifyToken} for a token already hashed with `tokenDigest`. */
+  verifyTokenDigest(digest: Buffer, origin: string | undefined): boolean {
+    if (origin === undefined) return false;
     const normalized = normalizeOrigin(origin);
     if (normalized === null) return false;
     const entry = this.#entries.get(normalized);
     if (entry === undefined) return false;
-    return timingSafeEqual(hashToken(token), entry.tokenHash);
+    return timingSafeEqual(digest, entry.tokenHash);
   }
 
   /**
@@ -418,7 +417,7 @@ export class PairedOriginStore implements DynamicOriginSource {
    */
   findByToken(token: string): string | undefined {
     if (typeof token !== "string") return undefined;
-    const digest = hashToken(token);
+    const digest = tokenDigest(token);
     let found: string | undefined;
     for (const entry of this.#entries.values()) {
       if (timingSafeEqual(digest, entry.tokenHash)) found = entry.origin;

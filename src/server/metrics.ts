@@ -47,6 +47,8 @@ export class Metrics {
   });
 
   readonly #rpcs = new Map<string, RpcMetrics>();
+  /** The rejection counter's child per reason, made on first use (see {@link Metrics.rpc}). */
+  readonly #rejections = new Map<RejectReason, Counter.Internal>();
 
   /**
    * The metrics of one procedure. prom-client hashes a label object on every `inc`/`observe`;
@@ -78,8 +80,14 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: "seed_daemon_" });
   }
 
+  /** Counts one refusal; a flood of them costs a map lookup each, not a label hash. */
   reject(reason: RejectReason): void {
-    this.rejections.inc({ reason });
+    let child = this.#rejections.get(reason);
+    if (child === undefined) {
+      child = this.rejections.labels(reason);
+      this.#rejections.set(reason, child);
+    }
+    child.inc();
   }
 
   /** Counts a connection `listener` dropped on arrival because it was full. */

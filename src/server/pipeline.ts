@@ -172,6 +172,41 @@ function answeringWithoutContinue(req: NodeRequest, res: NodeResponse): void {
   }
 }
 
+/** A refusal's fixed parts, built once per status and message (see {@link refusalOf}). */
+interface Refusal {
+  readonly body: Buffer;
+  readonly headers: readonly [string, string][];
+  readonly grpcHeaders: readonly [string, string][];
+}
+const refusals = new Map<string, Refusal>();
+
+/**
+ * The body and headers of a refusal. Messages are the pipeline's fixed strings, so the cache is
+ * bounded; a flood of refused requests then costs no JSON or header building per request.
+ */
+function refusalOf(status: keyof typeof REFUSALS, message: string): Refusal {
+  const key = `${status} ${message}`;
+  let r = refusals.get(key);
+  if (r === undefined) {
+    const { code, grpc } = REFUSALS[status];
+    const body = Buffer.from(JSON.stringify({ code, message }));
+    const headers: [string, string][] = [
+      ["content-type", "application/json"],
+      ["content-length", String(body.length)],
+      ["cache-control", "no-store"],
+    ];
+    if (status === 401) headers.push(["www-authenticate", 'Bearer realm="seed-daemon"']);
+    const grpcHeaders: [string, string][] = [
+      ...headers,
+      ["grpc-status", grpc],
+      ["grpc-message", encodeURIComponent(message)],
+    ];
+    r = { body, headers, grpcHeaders };
+    refusals.set(key, r);
+  }
+  return r;
+}
+
 /** Ends a refused request without reading its body. */
 function refuse(
   req: NodeRequest,
@@ -180,30 +215,22 @@ function refuse(
   message: string,
   extraHeaders: Readonly<Record<string, string>> = {},
 ): void {
-  const { code, grpc } = REFUSALS[status];
+  const refusal = refusalOf(status, message);
   answeringWithoutContinue(req, res);
-  const body = JSON.stringify({ code, message });
-  const headers: Record<string, string> = {
-    ...extraHeaders,
-    "content-type": "application/json",
-    "content-length": String(Buffer.byteLength(body)),
-    "cache-control": "no-store",
-  };
-  if (status === 401) headers["www-authenticate"] = 'Bearer realm="seed-daemon"';
-  if (isGrpc(req)) {
-    headers["grpc-status"] = grpc;
-    headers["grpc-message"] = encodeURIComponent(message);
-  }
+  for (const k in extraHeaders) res.setHeader(k, extraHeaders[k] as string);
+  for (const [k, v] of isGrpc(req) ? refusal.grpcHeaders : refusal.headers) res.setHeader(k, v);
   // The answer goes out before the body is read. Node then discards a small body so the
   // connection stays usable (closing it under a client still writing would turn the answer into
   // a broken pipe); a body declared or growing past the limit cuts the connection instead.
   const length = req.headers["content-length"];
   const declaredTooLarge = length !== undefined && !(Number(length) <= MAX_DISCARDED_BODY_BYTES);
-  if (declaredTooLarge && req.httpVersionMajor === 1) headers.connection = "close";
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  if (declaredTooLarge && req.httpVersionMajor === 1) res.setHeader("connection", "close");
   res.statusCode = status;
-  res.end(body);
+  res.end(refusal.body);
   if (declaredTooLarge || req.readableEnded) return;
+  // A declared HTTP/1.1 body within the limit is read and dropped by Node itself once the answer
+  // is sent (its parser stops at the declared length), with no listener of ours per request.
+  if (length !== undefined && req.httpVersionMajor === 1) return;
   let seen = 0;
   req.on("data", (chunk: Buffer) => {
     seen += chunk.length;

@@ -544,6 +544,49 @@ describe("limits", () => {
     assert.equal(fine.status, 200);
   });
 
+  test("HTTP/1.1: a refused request's small body is dropped unread and the connection goes on", async () => {
+    const p = d.httpPort;
+    const body = '{"not":"read"}';
+    const refused =
+      `POST ${GET_INFO_PATH} HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\n` +
+      `Authorization: Bearer ${"w".repeat(43)}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n${body}`;
+    const health = `GET /health HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\n\r\n`;
+    // Both on one connection, the second written before the first is answered.
+    const out = await rawExchange(p, refused + refused + health, { until: /"status":"ok"/ });
+    const statuses = [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    assert.deepEqual(statuses, ["401", "401", "200"]);
+  });
+
+  test("HTTP/1.1: a refused request's chunked body past 64 KiB ends the connection", async () => {
+    const p = d.httpPort;
+    const socket = netConnect(p, "127.0.0.1");
+    let out = "";
+    socket.on("data", (c: Buffer) => {
+      out += c.toString("latin1");
+    });
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+    socket.on("error", () => {});
+    socket.write(
+      `POST ${GET_INFO_PATH} HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\n` +
+        `Authorization: Bearer ${"w".repeat(43)}\r\nContent-Type: application/json\r\n` +
+        "Transfer-Encoding: chunked\r\n\r\n",
+    );
+    const chunk = `2000\r\n${"x".repeat(0x2000)}\r\n`;
+    // 8 KiB at a time up to 256 KiB: the daemon cuts the connection past 64 KiB.
+    for (let i = 0; i < 32 && !socket.destroyed; i++) {
+      socket.write(chunk);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const cut = await Promise.race([
+      closed.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 5_000)),
+    ]);
+    socket.destroy();
+    assert.equal(cut, true, "the daemon closed the connection");
+    assert.match(out, /^HTTP\/1\.1 401 /);
+  });
+
   test("a declared body over --max-request-bytes: 413 for plain HTTP, Connect's 429 for RPCs", async () => {
     const big = "x".repeat(MAX_REQUEST_BYTES + 1);
     const auth = { authorization: `Bearer ${d.token}` };

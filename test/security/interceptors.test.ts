@@ -6,7 +6,7 @@ import { Documents } from "../../src/gen/com/seed/documents/v3alpha/documents_pb
 import { Authenticator } from "../../src/security/authenticator.js";
 import { callerKey } from "../../src/security/caller.js";
 import { authInterceptor } from "../../src/security/interceptors.js";
-import { MasterToken } from "../../src/security/token-store.js";
+import { MasterToken, tokenDigest } from "../../src/security/token-store.js";
 import { withToken } from "../helpers/clients.js";
 
 const TOKEN = "t".repeat(43);
@@ -15,7 +15,8 @@ const audited: Array<{ event: string; method: string; origin?: string; outcome: 
 
 function transport(token: string | undefined, headers: Record<string, string> = {}) {
   const auth = new Authenticator(new MasterToken(TOKEN), {
-    verifyToken: (t, origin) => t === "o".repeat(43) && origin === "https://paired.example",
+    verifyTokenDigest: (d, origin) =>
+      d.equals(tokenDigest("o".repeat(43))) && origin === "https://paired.example",
   });
   return createRouterTransport(
     (router) => {

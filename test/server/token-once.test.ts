@@ -20,7 +20,7 @@ const token = randomToken();
 const dir = tempDir();
 let daemon: RunningDaemon;
 let checks = 0;
-const verify = FullToken.prototype.verify;
+const verifyDigest = FullToken.prototype.verifyDigest;
 
 before(async () => {
   const env = {
@@ -40,14 +40,14 @@ before(async () => {
     env,
   );
   daemon = await startDaemon(config, createLogger("silent"), env);
-  FullToken.prototype.verify = function (this: FullToken, candidate: string) {
+  FullToken.prototype.verifyDigest = function (this: FullToken, candidate: Buffer) {
     checks++;
-    return verify.call(this, candidate);
+    return verifyDigest.call(this, candidate);
   };
 });
 
 after(async () => {
-  FullToken.prototype.verify = verify;
+  FullToken.prototype.verifyDigest = verifyDigest;
   await daemon?.close();
   removeDir(dir);
 });
