@@ -9,7 +9,8 @@ import * as grpc from "@grpc/grpc-js";
 import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { clientFor, codeOf } from "../helpers/clients.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
-import { GET_INFO_PATH, rawHttp1, rawHttp2 } from "../helpers/http.js";
+import { envelope, envelopes, GET_INFO_PATH, rawHttp1, rawHttp2 } from "../helpers/http.js";
+import { type RawH2Header, rawH2Exchange } from "../helpers/raw-h2.js";
 
 const WATCH = "/com.seed.documents.v3alpha.Documents/WatchDocuments";
 const GET_DOCUMENT = "/com.seed.documents.v3alpha.Documents/GetDocument";
@@ -30,25 +31,6 @@ before(async () => {
 after(async () => {
   await d.stop();
 });
-
-function envelope(flags: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + data.length);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, data.length);
-  out.set(data, 5);
-  return out;
-}
-
-/** The enveloped messages of a response body. */
-function envelopes(body: Buffer): Array<{ flags: number; data: Buffer }> {
-  const out: Array<{ flags: number; data: Buffer }> = [];
-  for (let at = 0; at + 5 <= body.length; ) {
-    const len = body.readUInt32BE(at + 1);
-    out.push({ flags: body[at] ?? 0, data: body.subarray(at + 5, at + 5 + len) });
-    at += 5 + len;
-  }
-  return out;
-}
 
 /** An HTTP/1.1 POST whose body is read back as bytes. */
 function post(path: string, headers: Record<string, string>, body: Uint8Array | string) {
@@ -124,98 +106,15 @@ function rawExchange(
   });
 }
 
-// ---- A minimal HTTP/2 client speaking raw frames: Node's own refuses to send a header twice.
-
-/** An HPACK integer with an `n`-bit prefix (RFC 7541 §5.1). */
-function hpackInt(value: number, n: number, firstBits = 0): number[] {
-  const max = (1 << n) - 1;
-  if (value < max) return [firstBits | value];
-  const out = [firstBits | max];
-  let rest = value - max;
-  while (rest >= 128) {
-    out.push((rest % 128) + 128);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-  return out;
-}
-
-/** A header block of "literal, never indexed, new name" fields, no Huffman coding. */
-function hpackBlock(fields: ReadonlyArray<readonly [string, string]>): Buffer {
-  const bytes: number[] = [];
-  for (const [name, value] of fields) {
-    bytes.push(0x10, ...hpackInt(name.length, 7), ...Buffer.from(name));
-    bytes.push(...hpackInt(Buffer.byteLength(value), 7), ...Buffer.from(value));
-  }
-  return Buffer.from(bytes);
-}
-
-function h2frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-
-/**
- * One request on a fresh h2c connection with exactly the header fields given (repeats
- * included). Resolves with the response's DATA (the daemon's JSON answers are plain bytes
- * there) once stream 1 ends.
- */
-function rawH2(
-  port: number,
-  fields: ReadonlyArray<readonly [string, string]>,
-  body: string,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket: Socket = netConnect(port, "127.0.0.1", () => {
-      socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-      socket.write(h2frame(0x4, 0, 0, Buffer.alloc(0)));
-      socket.write(h2frame(0x1, 0x4, 1, hpackBlock(fields)));
-      socket.write(h2frame(0x0, 0x1, 1, Buffer.from(body)));
-    });
-    let buf = Buffer.alloc(0);
-    let data = "";
-    const done = (err?: Error) => {
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(data);
-    };
-    socket.on("data", (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      while (buf.length >= 9) {
-        const len = buf.readUIntBE(0, 3);
-        if (buf.length < 9 + len) break;
-        const [type, flags] = [buf[3], buf[4] ?? 0];
-        const stream = buf.readUInt32BE(5) & 0x7fffffff;
-        const payload = buf.subarray(9, 9 + len);
-        buf = buf.subarray(9 + len);
-        if (type === 0x4 && (flags & 0x1) === 0)
-          socket.write(h2frame(0x4, 0x1, 0, Buffer.alloc(0)));
-        if (stream !== 1) {
-          if (type === 0x7) done(new Error("GOAWAY"));
-          continue;
-        }
-        if (type === 0x0) data += payload.toString();
-        if (type === 0x3) return done(new Error(`RST_STREAM ${payload.readUInt32BE(0)}`));
-        if ((type === 0x0 || type === 0x1) && (flags & 0x1) !== 0) return done();
-      }
-    });
-    socket.on("error", reject);
-    socket.on("close", () => done(new Error(`connection closed; got ${data}`)));
-  });
-}
-
-function h2GetInfoFields(authorizations: readonly string[]): Array<[string, string]> {
+/** The header fields of a Connect JSON GetInfo over h2c, with these `authorization` values. */
+function h2GetInfoFields(authorizations: readonly string[]): RawH2Header[] {
   return [
     [":method", "POST"],
     [":scheme", "http"],
     [":authority", `127.0.0.1:${d.grpcPort}`],
     [":path", GET_INFO_PATH],
     ["content-type", "application/json"],
-    ...authorizations.map((a): [string, string] => ["authorization", a]),
+    ...authorizations.map((a): RawH2Header => ["authorization", a]),
   ];
 }
 
@@ -288,7 +187,9 @@ describe("a malformed request body is invalid_argument with a fixed message", ()
     assert.equal(res.status, 200);
     const end = envelopes(res.body).find((e) => (e.flags & 0b10) !== 0);
     assert.ok(end, "an end-of-stream message");
-    const json = JSON.parse(end.data.toString()) as { error?: { code: string; message: string } };
+    const json = JSON.parse(Buffer.from(end.data).toString()) as {
+      error?: { code: string; message: string };
+    };
     assert.deepEqual(json.error, { code: "invalid_argument", message: MALFORMED });
   });
 
@@ -301,7 +202,7 @@ describe("a malformed request body is invalid_argument with a fixed message", ()
       );
       const trailer = envelopes(res.body).find((e) => (e.flags & 0x80) !== 0);
       assert.ok(trailer, `a trailer (${path})`);
-      const text = trailer.data.toString();
+      const text = Buffer.from(trailer.data).toString();
       assert.match(text, /grpc-status: 3\r\n/, path);
       assert.match(text, /grpc-message: malformed%20request\r\n/, path);
       assert.doesNotMatch(decodeURIComponent(text), LIBRARY_TEXT, path);
@@ -409,15 +310,17 @@ describe("more than one Authorization header is refused", () => {
 
   test("HTTP/2, in either order", async () => {
     const good = `Bearer ${d.token}`;
-    const one = JSON.parse(await rawH2(d.grpcPort, h2GetInfoFields([good]), "{}"));
-    assert.equal(one.state, "ACTIVE", "the raw client works");
+    const one = await rawH2Exchange(d.grpcPort, h2GetInfoFields([good]), "{}");
+    assert.equal(one.kind, "response", "the raw client works");
+    assert.equal(JSON.parse(one.body).state, "ACTIVE", "the raw client works");
     for (const pair of [
       [good, wrong],
       [wrong, good],
       [good, good],
     ]) {
-      const answer = JSON.parse(await rawH2(d.grpcPort, h2GetInfoFields(pair), "{}"));
-      assert.equal(answer.code, "unauthenticated");
+      const answer = await rawH2Exchange(d.grpcPort, h2GetInfoFields(pair), "{}");
+      assert.equal(answer.kind, "response");
+      assert.equal(JSON.parse(answer.body).code, "unauthenticated");
     }
   });
 });

@@ -105,3 +105,25 @@ export function getInfoRaw(
     body: "{}",
   });
 }
+
+/** A 5-byte length-prefixed message, as gRPC, gRPC-web and Connect streams frame them. */
+export function envelope(flags: number, payload: Uint8Array, declaredLength = payload.length) {
+  const out = new Uint8Array(5 + payload.length);
+  out[0] = flags;
+  new DataView(out.buffer).setUint32(1, declaredLength >>> 0);
+  out.set(payload, 5);
+  return out;
+}
+
+/** Splits length-prefixed messages; what does not parse is dropped. */
+export function envelopes(buf: Uint8Array): { flags: number; data: Uint8Array }[] {
+  const out: { flags: number; data: Uint8Array }[] = [];
+  let at = 0;
+  while (at + 5 <= buf.length) {
+    const len = new DataView(buf.buffer, buf.byteOffset + at + 1, 4).getUint32(0);
+    if (at + 5 + len > buf.length) break;
+    out.push({ flags: buf[at] ?? 0, data: buf.subarray(at + 5, at + 5 + len) });
+    at += 5 + len;
+  }
+  return out;
+}

@@ -14,7 +14,8 @@ import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { generateMnemonic } from "../../src/identity/mnemonic.js";
 import { clientFor } from "../helpers/clients.js";
 import { ROOT, randomToken, type TestDaemon } from "../helpers/daemon.js";
-import { GET_INFO_PATH, type RawRequest, rawHttp1, rawHttp2 } from "../helpers/http.js";
+import { envelope, GET_INFO_PATH, type RawRequest, rawHttp1, rawHttp2 } from "../helpers/http.js";
+import { type RawH2Header, rawH2Exchange } from "../helpers/raw-h2.js";
 import {
   type Check,
   check,
@@ -25,7 +26,6 @@ import {
   show,
   within,
 } from "./lib.js";
-import { envelope, type RawH2Header, rawH2Exchange } from "./protocol.js";
 import { type Scope, withScope } from "./scope.js";
 
 const SVC = "/com.seed.daemon.v1alpha.Daemon";

@@ -32,6 +32,7 @@ import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { Documents } from "../../src/gen/com/seed/documents/v3alpha/documents_pb.js";
 import { clientFor, codeOf } from "../helpers/clients.js";
 import { randomToken, type TestDaemon } from "../helpers/daemon.js";
+import { envelope } from "../helpers/http.js";
 import {
   type Check,
   healthy,
@@ -51,7 +52,6 @@ import {
   type Answer,
   CONTENT_TYPE,
   codeName,
-  envelope,
   type Framing,
   h2Sessions,
   METHODS,

@@ -11,6 +11,7 @@ import { connect as netConnect } from "node:net";
 import { join } from "node:path";
 import { ROOT } from "../helpers/daemon.js";
 import { rawHttp1 } from "../helpers/http.js";
+import { settleOnce } from "../helpers/raw-h2.js";
 
 /** Counts and knobs of one run; `--short` picks the CI sizes. */
 export interface RunOptions {
@@ -235,29 +236,6 @@ export function within<T>(p: Promise<T>, msecs: number): Promise<T | "timeout"> 
     timer.unref();
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-/**
- * A resolver that settles once: the first call wins, and `onTimeout()` is the value once
- * `msecs` pass. `cleanup` runs when it settles, however.
- */
-export function settleOnce<T>(
-  resolve: (value: T) => void,
-  msecs: number,
-  onTimeout: () => T,
-  cleanup: () => void = () => {},
-): (value: T) => void {
-  let settled = false;
-  const finish = (value: T) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    cleanup();
-    resolve(value);
-  };
-  const timer = setTimeout(() => finish(onTimeout()), msecs);
-  timer.unref();
-  return finish;
 }
 
 /** GET /health on the HTTP/1.1 listener: true when it answers 200 within `msecs`. */

@@ -15,6 +15,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { TestDaemon } from "../helpers/daemon.js";
 import { GET_INFO_PATH } from "../helpers/http.js";
+import { H2_PREFACE, readH2Frames } from "../helpers/raw-h2.js";
 import {
   type Check,
   check,
@@ -25,7 +26,7 @@ import {
   type ScenarioResult,
   sleep,
 } from "./lib.js";
-import { getInfoCall, H2_PREFACE, readH2Frames } from "./protocol.js";
+import { getInfoCall } from "./protocol.js";
 import { withScope } from "./scope.js";
 
 /** Slack on top of a bound: timers, a loaded machine. */

@@ -21,6 +21,7 @@ import {
   guardLibraryErrors,
   libraryError,
 } from "../../src/server/rpc-interceptor.js";
+import { envelope, envelopes } from "../helpers/http.js";
 
 const WATCH = "/com.seed.documents.v3alpha.Documents/WatchDocuments";
 
@@ -151,14 +152,6 @@ test("unary errors are mapped as before", async () => {
 const BAD_PROTO = new Uint8Array([0x0a, 0xff, 0xff]);
 const GET_INFO = "/com.seed.daemon.v1alpha.Daemon/GetInfo";
 
-function envelope(flags: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + data.length);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, data.length);
-  out.set(data, 5);
-  return out;
-}
-
 /** The guarded handlers of a router serving GetInfo (`info` decides) and WatchDocuments. */
 function guardedRouter(info: () => unknown) {
   const metrics = new Metrics();
@@ -202,15 +195,10 @@ function guardedRouter(info: () => unknown) {
 
 /** The enveloped messages of a body, inflated when flagged compressed (gzip). */
 function envelopesOf(body: Buffer): Array<{ flags: number; data: Buffer }> {
-  const out: Array<{ flags: number; data: Buffer }> = [];
-  for (let at = 0; at + 5 <= body.length; ) {
-    const len = body.readUInt32BE(at + 1);
-    const flags = body[at] ?? 0;
-    const data = body.subarray(at + 5, at + 5 + len);
-    out.push({ flags, data: flags & 1 ? gunzipSync(data) : data });
-    at += 5 + len;
-  }
-  return out;
+  return envelopes(body).map(({ flags, data }) => ({
+    flags,
+    data: flags & 1 ? gunzipSync(data) : Buffer.from(data),
+  }));
 }
 
 const healthy = () => ({ version: "1.2.3" });
