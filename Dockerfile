@@ -40,6 +40,11 @@ RUN npm run build \
  && rm -rf deps src \
  && find build -mindepth 1 ! -path build/Release ! -path build/Release/better_sqlite3.node -delete
 
+# One run of the CLI writes V8's code cache of the bundle into dist/.compile-cache (the runtime
+# stage has the same Node), so the image's daemon skips most of its compile at every start. The
+# runtime user cannot write there, so without this every start would compile.
+RUN node bin/seed-daemon.js --version
+
 # ---- runtime ----
 FROM node:24-bookworm-slim AS runtime
 

@@ -721,6 +721,12 @@ describe("Dockerfile replay: build stage, runtime copy, daemon as ENTRYPOINT sta
 
   it("runtime stage holds the built daemon, no dev dependencies and a working better-sqlite3", async () => {
     assert.ok(existsSync(join(appDir, "dist/seed-daemon.js")), "the bundled executable");
+    // The daemon's user cannot write it, so the image has to ship it.
+    const cache = join(appDir, "dist/.compile-cache");
+    assert.ok(
+      existsSync(cache) && readdirSync(cache).some((f) => f.endsWith(".v8")),
+      "V8's code cache of the bundle",
+    );
     assert.ok(!existsSync(join(appDir, "src")), "sources copied into the runtime stage");
     for (const dev of ["typescript", "tsx", "@biomejs/biome", "@types/node"]) {
       assert.ok(!existsSync(join(appDir, "node_modules", dev)), `${dev} in the runtime stage`);
