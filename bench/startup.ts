@@ -8,7 +8,8 @@
  * Rows:
  * - time to ready: spawn to the `--ready-fd` line, on a data dir that already exists (a restart:
  *   the common case) and on a fresh one (first run: token file and database created);
- * - idle RSS: VmRSS from /proc two seconds after ready, after one GetInfo (Linux only).
+ * - idle RSS: VmRSS from /proc after one GetInfo, 2 s after ready and again at 15 s, when V8 has
+ *   shrunk the young generation that start-up grew (Linux only).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -44,7 +45,18 @@ function rssMiB(pid: number): number {
   }
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 2_000));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** When idle RSS is sampled: soon after start, and once V8 has shrunk its start-up heap. */
+const EARLY_MS = 2_000;
+const SETTLED_MS = 15_000;
+
+/** RSS of `pid` after {@link EARLY_MS} and after {@link SETTLED_MS} of idling. */
+async function idleRss(pid: number): Promise<{ early: number; settled: number }> {
+  await sleep(EARLY_MS);
+  const early = rssMiB(pid);
+  await sleep(SETTLED_MS - EARLY_MS);
+  return { early, settled: rssMiB(pid) };
+}
 
 /**
  * Starts the daemon on `dataDir`, resolves with the time to its ready line; with `measure`, also
@@ -53,7 +65,7 @@ const settle = () => new Promise((r) => setTimeout(r, 2_000));
 async function daemonStart(
   dataDir: string,
   measure: boolean,
-): Promise<{ ms: number; rss: number }> {
+): Promise<{ ms: number; rss: { early: number; settled: number } }> {
   const t0 = performance.now();
   const args = [
     BIN,
@@ -73,7 +85,7 @@ async function daemonStart(
     createInterface({ input: proc.stdio[3] as NodeJS.ReadableStream }).once("line", resolve);
   });
   const ms = performance.now() - t0;
-  let rss = Number.NaN;
+  let rss = { early: Number.NaN, settled: Number.NaN };
   if (measure) {
     const { httpAddr } = JSON.parse(line) as { httpAddr: string };
     const token = readFileSync(join(dataDir, "auth.token"), "utf8").trim();
@@ -83,8 +95,7 @@ async function daemonStart(
       body: "{}",
     });
     if (res.status !== 200) throw new Error(`GetInfo: ${res.status}`);
-    await settle();
-    rss = rssMiB(proc.pid as number);
+    rss = await idleRss(proc.pid as number);
   }
   const exited = new Promise((r) => proc.once("exit", r));
   proc.kill("SIGTERM");
@@ -92,7 +103,7 @@ async function daemonStart(
   return { ms, rss };
 }
 
-async function bareRss(): Promise<number> {
+async function bareRss(): Promise<{ early: number; settled: number }> {
   const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", "bare-server.ts")], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
@@ -100,8 +111,7 @@ async function bareRss(): Promise<number> {
   await new Promise((resolve) =>
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).once("line", resolve),
   );
-  await settle();
-  const rss = rssMiB(proc.pid as number);
+  const rss = await idleRss(proc.pid as number);
   const exited = new Promise((r) => proc.once("exit", r));
   proc.kill();
   await exited;
@@ -130,8 +140,11 @@ try {
   console.log(
     `ready, first run          ${median(first).toFixed(0).padStart(5)} ms  ${(median(first) / n).toFixed(1)}x node`,
   );
-  console.log(`idle RSS, daemon          ${idle.rss.toFixed(0).padStart(5)} MiB  [<= 64 MiB]`);
-  console.log(`idle RSS, bare connect    ${bare.toFixed(0).padStart(5)} MiB  (under tsx's loader)`);
+  const mib = (x: number) => `${x.toFixed(1).padStart(5)} MiB`;
+  const at = (ms: number) => `${ms / 1000} s`.padEnd(4);
+  console.log(`idle RSS, daemon, ${at(EARLY_MS)}    ${mib(idle.rss.early)}  [<= 64 MiB]`);
+  console.log(`idle RSS, daemon, ${at(SETTLED_MS)}    ${mib(idle.rss.settled)}  [<= 64 MiB]`);
+  console.log(`idle RSS, bare connect    ${mib(bare.early)} / ${mib(bare.settled)} (under tsx)`);
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
