@@ -26,6 +26,7 @@ const routes = (router: ConnectRouter) => {
         startTime: timestampFromDate(startTime),
         version: VERSION,
         publicOnly: false,
+        kekSource: "generated-file",
       }),
   });
 };
