@@ -4,7 +4,8 @@
  *
  * - {@link createDaemonTransport} and {@link createDaemonClients}: typed clients with the bearer
  *   token on every call.
- * - {@link readLocalDaemon}: the daemon running for a data dir, and its token.
+ * - {@link readLocalDaemon}: the daemon running for a data dir, and its token;
+ *   {@link localTokenSource}: that token as it is now, across rotations.
  * - {@link spawnDaemon}: a daemon as a child process with an in-memory token.
  *
  * It imports nothing of the daemon but the shared wire module and the generated protos, which
@@ -20,6 +21,7 @@ export {
   type LocalDaemon,
   LocalDaemonError,
   type LocalDaemonErrorReason,
+  localTokenSource,
   type ReadLocalDaemonOptions,
   readLocalDaemon,
 } from "./local.js";

@@ -233,8 +233,7 @@ function readToken(env: NodeJS.ProcessEnv, tokenPath: string): string {
  */
 export function readLocalDaemon(opts: ReadLocalDaemonOptions = {}): LocalDaemon {
   const env = opts.env ?? process.env;
-  const dataDirRaw = opts.dataDir ?? env[DATA_DIR_ENV] ?? defaultDataDir(env);
-  const dataDir = resolve(dataDirRaw === "" ? defaultDataDir(env) : dataDirRaw);
+  const dataDir = dataDirOf(opts, env);
   checkDir(dataDir, "data dir");
 
   const daemonPath = join(dataDir, DAEMON_FILE_NAME);
@@ -265,13 +264,60 @@ export function readLocalDaemon(opts: ReadLocalDaemonOptions = {}): LocalDaemon 
     );
   }
 
+  const token = readToken(env, tokenPathOf(opts, env, dataDir));
+  return { baseUrl, grpcUrl, token, pid: info.pid, version: info.version };
+}
+
+/** The data dir of {@link ReadLocalDaemonOptions}, resolved as the daemon resolves it. */
+function dataDirOf(opts: ReadLocalDaemonOptions, env: NodeJS.ProcessEnv): string {
+  const raw = opts.dataDir ?? env[DATA_DIR_ENV] ?? defaultDataDir(env);
+  return resolve(raw === "" ? defaultDataDir(env) : raw);
+}
+
+/** The token file of {@link ReadLocalDaemonOptions}. */
+function tokenPathOf(opts: ReadLocalDaemonOptions, env: NodeJS.ProcessEnv, dataDir: string) {
   const pathFromEnv = env[AUTH_TOKEN_PATH_ENV];
-  const tokenPath = resolve(
+  return resolve(
     opts.authTokenPath ??
       (pathFromEnv !== undefined && pathFromEnv !== ""
         ? pathFromEnv
         : join(dataDir, TOKEN_FILE_NAME)),
   );
-  const token = readToken(env, tokenPath);
-  return { baseUrl, grpcUrl, token, pid: info.pid, version: info.version };
+}
+
+/**
+ * The daemon's current full token, for a client that outlives a token rotation (`seed-daemon
+ * token rotate`, the `RotateToken` RPC, `SIGHUP`): pass it as `token` to
+ * {@link createDaemonTransport}, which then asks it on every call.
+ *
+ * The token file is read with the checks of {@link readLocalDaemon}, and read again only when
+ * it changed (a rotation renames a new file over it), so a call costs one `lstat`. A token from
+ * `SEED_DAEMON_AUTH_TOKEN` cannot be rotated and is returned as it is.
+ *
+ * @throws {LocalDaemonError} at once when there is no usable token, and from a later call when
+ *   the file has become unusable (that call then fails with it).
+ */
+export function localTokenSource(opts: ReadLocalDaemonOptions = {}): () => string {
+  const env = opts.env ?? process.env;
+  const dataDir = dataDirOf(opts, env);
+  const tokenPath = tokenPathOf(opts, env, dataDir);
+  const fromEnv = env[AUTH_TOKEN_ENV]?.trim();
+  if (fromEnv !== undefined && fromEnv !== "") {
+    const token = readToken(env, tokenPath);
+    return () => token;
+  }
+  const versionOf = () => {
+    const st = lstatSync(tokenPath, { throwIfNoEntry: false });
+    return st === undefined ? "" : `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.mode}`;
+  };
+  let version = versionOf();
+  let token = readToken(env, tokenPath);
+  return () => {
+    const now = versionOf();
+    if (now !== version) {
+      token = readToken(env, tokenPath);
+      version = now;
+    }
+    return token;
+  };
 }

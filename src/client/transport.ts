@@ -15,7 +15,7 @@ import {
 import { Daemon } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { AccessControl } from "../gen/com/seed/documents/v3alpha/access_control_pb.js";
 import { Documents } from "../gen/com/seed/documents/v3alpha/documents_pb.js";
-import { bearerInterceptor } from "./auth.js";
+import { bearerInterceptor, checkToken } from "./auth.js";
 
 /** Wire protocol of a {@link createDaemonTransport} transport. */
 export type DaemonProtocol = "connect" | "grpc-web" | "grpc";
@@ -28,8 +28,12 @@ export interface DaemonTransportOptions {
    * (h2c) only, and serves Connect and gRPC-web there too.
    */
   readonly baseUrl: string;
-  /** The bearer token, sent as `Authorization: Bearer <token>` on every call; never shown. */
-  readonly token: string;
+  /**
+   * The bearer token, sent as `Authorization: Bearer <token>` on every call; never shown. A
+   * function is asked on every call: {@link localTokenSource} gives one that follows a token
+   * rotation.
+   */
+  readonly token: string | (() => string);
   /** Default `"2"` for `grpc` (which needs HTTP/2), else `"1.1"`. */
   readonly httpVersion?: "1.1" | "2";
   /** Default `"connect"`. */
@@ -66,18 +70,14 @@ function checkBaseUrl(baseUrl: string): string {
  * to every call, unary and streaming.
  *
  * @throws {TypeError} for a base URL that is not http(s) or carries user info, an empty token or
- *   one that is not printable ASCII, and `grpc` over HTTP/1.1.
+ *   one that is not printable ASCII (a token function's answer: from the call), and `grpc` over
+ *   HTTP/1.1.
  */
 export function createDaemonTransport(opts: DaemonTransportOptions): Transport {
   const baseUrl = checkBaseUrl(opts.baseUrl);
-  if (typeof opts.token !== "string" || opts.token.trim() === "") {
-    throw new TypeError("token must be the daemon's bearer token");
-  }
-  if (!/^[!-~]+$/.test(opts.token.trim())) {
-    throw new TypeError("token must be printable ASCII without spaces");
-  }
+  const token = typeof opts.token === "function" ? opts.token : checkToken(opts.token);
   const protocol = opts.protocol ?? "connect";
-  const interceptors = [bearerInterceptor(opts.token.trim()), ...(opts.interceptors ?? [])];
+  const interceptors = [bearerInterceptor(token), ...(opts.interceptors ?? [])];
   if (protocol === "grpc") {
     if (opts.httpVersion === "1.1") throw new TypeError("gRPC needs HTTP/2 (httpVersion: '2')");
     return createGrpcTransport({ baseUrl, interceptors });

@@ -1,14 +1,24 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { Code } from "@connectrpc/connect";
 import {
   createDaemonClients,
   createDaemonTransport,
   LocalDaemonError,
+  localTokenSource,
   readLocalDaemon,
 } from "../../src/client/index.js";
+import { codeOf } from "../helpers/clients.js";
 import { startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.js";
 
 const posix = process.platform !== "win32";
@@ -186,5 +196,76 @@ describe("readLocalDaemon", () => {
       "invalid",
       /is not a seed-daemon daemon\.json/,
     );
+  });
+});
+
+describe("localTokenSource", () => {
+  let d: TestDaemon;
+  let tokenFile: string;
+
+  before(async () => {
+    d = await startDaemon();
+    tokenFile = join(d.dataDir, "auth.token");
+  });
+  after(async () => {
+    await d.stop();
+  });
+
+  test("a client built on it keeps working across a rotation; one built on the token string does not", async () => {
+    const baseUrl = `http://${d.httpAddr}`;
+    const source = localTokenSource({ dataDir: d.dataDir, env: {} });
+    const following = createDaemonClients(createDaemonTransport({ baseUrl, token: source }));
+    const fixed = createDaemonClients(createDaemonTransport({ baseUrl, token: d.token }));
+    assert.equal(await codeOf(following.daemon.getInfo({})), "ok");
+    assert.equal(await codeOf(fixed.daemon.getInfo({})), "ok");
+
+    await following.daemon.rotateToken({});
+    const rotated = readFileSync(tokenFile, "utf8").trim();
+    assert.notEqual(rotated, d.token);
+    assert.equal(await codeOf(fixed.daemon.getInfo({})), Code.Unauthenticated);
+    assert.equal(await codeOf(following.daemon.getInfo({})), "ok");
+    assert.ok(source() === rotated, "the source gives the new token");
+    // gRPC over h2c follows it too.
+    const grpc = createDaemonClients(
+      createDaemonTransport({ baseUrl: `http://${d.grpcAddr}`, token: source, protocol: "grpc" }),
+    );
+    await following.daemon.rotateToken({});
+    assert.equal(await codeOf(grpc.daemon.getInfo({})), "ok");
+  });
+
+  test("a token file that became unsafe fails the next call, naming the file, not the token", {
+    skip: !posix,
+  }, async () => {
+    const source = localTokenSource({ dataDir: d.dataDir, env: {} });
+    const clients = createDaemonClients(
+      createDaemonTransport({ baseUrl: `http://${d.httpAddr}`, token: source }),
+    );
+    assert.equal(await codeOf(clients.daemon.getInfo({})), "ok");
+    const token = readFileSync(tokenFile, "utf8").trim();
+    chmodSync(tokenFile, 0o640);
+    try {
+      const err = await clients.daemon.getInfo({}).then(
+        () => assert.fail("expected the call to fail"),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof Error);
+      assert.match(err.message, /accessible by group or other users/);
+      assert.ok(!err.message.includes(token), "the message holds no token");
+    } finally {
+      chmodSync(tokenFile, 0o600);
+    }
+    assert.equal(await codeOf(clients.daemon.getInfo({})), "ok");
+  });
+
+  test("SEED_DAEMON_AUTH_TOKEN wins over the file, as for readLocalDaemon; an empty answer is refused", async () => {
+    const fromEnv = "e".repeat(43);
+    assert.ok(
+      localTokenSource({ dataDir: d.dataDir, env: { SEED_DAEMON_AUTH_TOKEN: fromEnv } })() ===
+        fromEnv,
+    );
+    const empty = createDaemonClients(
+      createDaemonTransport({ baseUrl: `http://${d.httpAddr}`, token: () => "" }),
+    );
+    await assert.rejects(empty.daemon.getInfo({}), /token must be the daemon's bearer token/);
   });
 });
