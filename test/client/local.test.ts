@@ -23,16 +23,27 @@ import { startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.js";
 
 const posix = process.platform !== "win32";
 
+/**
+ * A daemon with a token file for the tests of one suite, handed to `use` once it runs. Each suite
+ * has its own: the rotation tests change the token.
+ */
+function daemonForSuite(use: (d: TestDaemon) => void): void {
+  let d: TestDaemon | undefined;
+  before(async () => {
+    d = await startDaemon();
+    use(d);
+  });
+  after(async () => {
+    await d?.stop();
+  });
+}
+
 describe("readLocalDaemon", () => {
   let d: TestDaemon;
   let tokenFile: string;
-
-  before(async () => {
-    d = await startDaemon();
+  daemonForSuite((started) => {
+    d = started;
     tokenFile = join(d.dataDir, "auth.token");
-  });
-  after(async () => {
-    await d.stop();
   });
 
   /** Asserts a LocalDaemonError with this reason and message, which never holds the token. */
@@ -202,13 +213,9 @@ describe("readLocalDaemon", () => {
 describe("localTokenSource", () => {
   let d: TestDaemon;
   let tokenFile: string;
-
-  before(async () => {
-    d = await startDaemon();
+  daemonForSuite((started) => {
+    d = started;
     tokenFile = join(d.dataDir, "auth.token");
-  });
-  after(async () => {
-    await d.stop();
   });
 
   test("a client built on it keeps working across a rotation; one built on the token string does not", async () => {
