@@ -257,15 +257,20 @@ export class HmkeyEncoder {
    * @param password - optional password; with one, a fresh random salt is drawn and the file
    *   key derived now.
    * @param options - see {@link EncodeHmkeyOptions}.
+   * @param signal - the caller's, for the derivation's queue (see `deriveKeyFromPassword`).
    */
-  static async create(password?: string, options: EncodeHmkeyOptions = {}): Promise<HmkeyEncoder> {
+  static async create(
+    password?: string,
+    options: EncodeHmkeyOptions = {},
+    signal?: AbortSignal,
+  ): Promise<HmkeyEncoder> {
     const params = options.argon2 ?? DEFAULT_ARGON2ID_PARAMS;
     if (password === undefined || password === "") {
       return new HmkeyEncoder(options, null, null, params);
     }
     checkArgon2idParams(params, "key file encoder");
     const salt = randomBytes(KDF_SALT_LENGTH);
-    const key = await deriveKeyFromPassword(password, salt, params);
+    const key = await deriveKeyFromPassword(password, salt, params, signal);
     return new HmkeyEncoder(options, key, salt, params);
   }
 
@@ -355,12 +360,17 @@ export async function encodeHmkey(
  *
  * @param json - the file's text.
  * @param password - the file's password, if it has one.
+ * @param signal - the caller's, for the derivation's queue (see `deriveKeyFromPassword`).
  * @returns the seed, its public key and the file's `createTime`.
  * @throws {IdentityError} `invalid_argument` for a malformed file, a missing password, or a
  *   `publicKey` that does not match the seed; `permission_denied` for a wrong password (or a
  *   sealed key that was altered: the two cannot be told apart).
  */
-export async function decodeHmkey(json: string, password?: string): Promise<DecodedHmkey> {
+export async function decodeHmkey(
+  json: string,
+  password?: string,
+  signal?: AbortSignal,
+): Promise<DecodedHmkey> {
   const file = parseHmkeyFile(json);
   const expected = parsePrincipal(file.publicKey);
   const raw = decodeBase64(file.keyB64, "keyB64");
@@ -380,7 +390,7 @@ export async function decodeHmkey(json: string, password?: string): Promise<Deco
     const { saltB64, saltField, params } = file.encryption;
     const salt = decodeBase64(saltB64, saltField);
     if (salt.length < 8 || salt.length > 64) throw malformed(`${saltField} length`);
-    const key = await deriveKeyFromPassword(password, salt, params);
+    const key = await deriveKeyFromPassword(password, salt, params, signal);
     const opened = open(key, raw);
     key.fill(0);
     if (opened === undefined) {

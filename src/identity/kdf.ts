@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { argon2idAsync } from "@noble/hashes/argon2.js";
 import { IdentityError } from "./errors.js";
 
@@ -67,17 +66,6 @@ export const MAX_PENDING_DERIVATIONS = 8;
 let running: Promise<unknown> = Promise.resolve();
 let pending = 0;
 
-const callerSignal = new AsyncLocalStorage<AbortSignal>();
-
-/**
- * Runs `fn` on behalf of a caller who may go away (an RPC's `ctx.signal`): a derivation `fn`
- * starts that is still waiting for its turn when `signal` aborts gives its place up at once and
- * never runs, so callers who gave up cannot keep the queue full.
- */
-export function withCallerSignal<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-  return callerSignal.run(signal, fn);
-}
-
 function abandoned(): IdentityError {
   return new IdentityError("failed_precondition", "the call ended before its key derivation ran");
 }
@@ -90,8 +78,7 @@ function abandoned(): IdentityError {
  * one at a time, so concurrent ImportKey / ExportKey calls cannot multiply the daemon's memory.
  *
  * @throws {IdentityError} `resource_exhausted` when {@link MAX_PENDING_DERIVATIONS} are already
- *   running or waiting; `failed_precondition` when the caller (see {@link withCallerSignal}) went
- *   away before its turn.
+ *   running or waiting; `failed_precondition` when `signal` aborted before its turn.
  *
  * The password is UTF-8 encoded without Unicode normalisation, so the same bytes give the same
  * key in any other Argon2id implementation (Go's `argon2.IDKey([]byte(pw))`, libsodium).
@@ -99,12 +86,18 @@ function abandoned(): IdentityError {
  * @param password - the password or passphrase.
  * @param salt - random salt, at least 8 bytes.
  * @param params - cost parameters; check untrusted ones with {@link checkArgon2idParams} first.
+ * @param signal - the caller's (an RPC's `ctx.signal`): a derivation still waiting for its turn
+ *   when it aborts gives its place up at once and never runs, so callers who gave up cannot keep
+ *   the queue full. It is a parameter, not an `AsyncLocalStorage`: on Node 20, one
+ *   `AsyncLocalStorage.run` turns on promise hooks for the rest of the process, and every later
+ *   RPC paid for them.
  * @returns the 32-byte key; the caller should zero it when done.
  */
 export async function deriveKeyFromPassword(
   password: string,
   salt: Uint8Array,
   params: Argon2idParams = DEFAULT_ARGON2ID_PARAMS,
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
   if (pending >= MAX_PENDING_DERIVATIONS) {
     throw new IdentityError(
@@ -112,7 +105,6 @@ export async function deriveKeyFromPassword(
       "too many password-protected key operations at once; try again shortly",
     );
   }
-  const signal = callerSignal.getStore();
   if (signal?.aborted) throw abandoned();
   pending++;
   let counted = true;

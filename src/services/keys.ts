@@ -25,7 +25,6 @@ import {
 } from "../gen/com/seed/daemon/v1alpha/daemon_pb.js";
 import { IdentityError } from "../identity/errors.js";
 import { readHmkeyFile, writeHmkeyFile } from "../identity/hmkey.js";
-import { withCallerSignal } from "../identity/kdf.js";
 import { generateMnemonic } from "../identity/mnemonic.js";
 import { type NamedKeyInfo, validateKeyName } from "../store/keystore.js";
 import { type AuditedCall, audited } from "./audited.js";
@@ -178,9 +177,7 @@ export function keyService(deps: ServiceDeps): Partial<ServiceImpl<typeof Daemon
         } catch (err) {
           throw fileError(err, "read");
         }
-        const key = await withCallerSignal(ctx.signal, () =>
-          keystore.importHmkey(json, req.password, name),
-        );
+        const key = await keystore.importHmkey(json, req.password, name, ctx.signal);
         call.subject.name = key.name;
         return namedKey(key);
       });
@@ -203,9 +200,7 @@ export function keyService(deps: ServiceDeps): Partial<ServiceImpl<typeof Daemon
         );
         if (existing)
           throw new ConnectError("a file already exists at file_path", Code.AlreadyExists);
-        const exported = await withCallerSignal(ctx.signal, () =>
-          keystore.exportHmkey(name, req.password),
-        );
+        const exported = await keystore.exportHmkey(name, req.password, undefined, ctx.signal);
         try {
           await writeHmkeyFile(path, exported.contents);
         } catch (err) {

@@ -672,12 +672,18 @@ export class Keystore {
    * @param contents - the file's text.
    * @param password - its password, if it is encrypted.
    * @param name - the new key's name; defaults to the name the file carries, else its principal.
+   * @param signal - the caller's: a derivation still queued when it aborts never runs.
    * @throws {IdentityError} as `decodeHmkey` and {@link Keystore.register}.
    */
-  async importHmkey(contents: string, password?: string, name?: string): Promise<NamedKeyInfo> {
+  async importHmkey(
+    contents: string,
+    password?: string,
+    name?: string,
+    signal?: AbortSignal,
+  ): Promise<NamedKeyInfo> {
     if (name !== undefined) validateKeyName(name);
     this.#live();
-    const decoded = await decodeHmkey(contents, password);
+    const decoded = await decodeHmkey(contents, password, signal);
     try {
       // The name the exporting daemon wrote, when it is still a valid name; else the principal.
       const fromFile =
@@ -696,6 +702,7 @@ export class Keystore {
    * @param name - the key's name.
    * @param password - optional password; empty means none.
    * @param options - see `EncodeHmkeyOptions`.
+   * @param signal - the caller's: a derivation still queued when it aborts never runs.
    * @throws {IdentityError} `not_found` when there is no such key (checked before and after the
    *   derivation); `failed_precondition` when it is damaged or the keystore disposed.
    */
@@ -703,10 +710,11 @@ export class Keystore {
     name: string,
     password?: string,
     options?: EncodeHmkeyOptions,
+    signal?: AbortSignal,
   ): Promise<ExportedHmkey> {
     this.#live();
     this.#infoRow(name);
-    const encoder = await HmkeyEncoder.create(password, { ...options, name });
+    const encoder = await HmkeyEncoder.create(password, { ...options, name }, signal);
     try {
       this.#live();
       const row = this.#sql.rowByName.get(name);

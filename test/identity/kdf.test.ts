@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isIdentityError } from "../../src/identity/errors.js";
-import {
-  deriveKeyFromPassword,
-  MAX_PENDING_DERIVATIONS,
-  withCallerSignal,
-} from "../../src/identity/kdf.js";
+import { deriveKeyFromPassword, MAX_PENDING_DERIVATIONS } from "../../src/identity/kdf.js";
 
 // Cheapest legal costs: the test is about queueing, not about Argon2id itself.
 const CHEAP = { t: 1, m: 8, p: 1 };
@@ -53,7 +49,7 @@ test("a caller who goes away while queued frees its place, and its derivation ne
   const gone = new AbortController();
   // Fill the queue: one caller who will leave, waiting behind a slow one, and the rest staying.
   const first = deriveKeyFromPassword("slow", SALT, { t: 3, m: 8192, p: 1 });
-  const leaving = withCallerSignal(gone.signal, () => deriveKeyFromPassword("a", SALT, CHEAP));
+  const leaving = deriveKeyFromPassword("a", SALT, CHEAP, gone.signal);
   const staying = Array.from({ length: MAX_PENDING_DERIVATIONS - 2 }, (_, i) =>
     deriveKeyFromPassword(`s${i}`, SALT, CHEAP),
   );
@@ -67,8 +63,7 @@ test("a caller who goes away while queued frees its place, and its derivation ne
   assert.equal((await late).length, 32);
   for (const key of await Promise.all([first, ...staying])) assert.equal(key.length, 32);
   // A caller already gone is refused before it queues.
-  await assert.rejects(
-    withCallerSignal(gone.signal, () => deriveKeyFromPassword("b", SALT, CHEAP)),
-    (err) => isIdentityError(err, "failed_precondition"),
+  await assert.rejects(deriveKeyFromPassword("b", SALT, CHEAP, gone.signal), (err) =>
+    isIdentityError(err, "failed_precondition"),
   );
 });
