@@ -8,8 +8,10 @@
  * Rows, each against its twin sent the same way:
  * - authenticated GetInfo over Connect JSON and Connect binary (HTTP/1.1) and gRPC (h2c), daemon
  *   against bare;
- * - a refused request (wrong token: 401, body never read) against an accepted GetInfo, and
- *   GET /health (Host gate only) for reference.
+ * - a refused request (wrong token: 401, body never read) against an accepted GetInfo;
+ * - the same request sent to a plain `node:http` server that answers every request with that
+ *   401 at once (bare-server.ts `floorPort`): the floor of any refusal on Node, against both;
+ * - GET /health (Host gate only, no body) for reference.
  *
  * Requests come from lean clients (lib.ts `rawLoad`: raw sockets, 8 pipelined per connection;
  * `grpcLoad`: `node:http2` streams, 8 per session), not from connect-node's clients. Those cost
@@ -33,7 +35,12 @@ const DEPTH = 8;
 const CHEAP_MULTIPLIER = 4;
 
 /** Starts bench/bare-server.ts and resolves with its ports. */
-async function startBare(): Promise<{ proc: ChildProcess; httpPort: number; grpcPort: number }> {
+async function startBare(): Promise<{
+  proc: ChildProcess;
+  httpPort: number;
+  grpcPort: number;
+  floorPort: number;
+}> {
   const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", "bare-server.ts")], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
@@ -42,7 +49,10 @@ async function startBare(): Promise<{ proc: ChildProcess; httpPort: number; grpc
     proc.once("exit", (code) => reject(new Error(`bare server exited with ${code}`)));
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).once("line", resolve);
   });
-  return { proc, ...(JSON.parse(first) as { httpPort: number; grpcPort: number }) };
+  return {
+    proc,
+    ...(JSON.parse(first) as { httpPort: number; grpcPort: number; floorPort: number }),
+  };
 }
 
 /** Server CPU microseconds per request of each row, one figure per run. */
@@ -110,9 +120,9 @@ const http1Rows = (label: string, type: string, body: string, expect = 200) =>
       }),
     ),
   );
-const cheap = (name: string, request: Buffer, expect: number) =>
-  row(name, daemonPid, total * CHEAP_MULTIPLIER, (count) =>
-    rawLoad({ port: d.httpPort, request, total: count, connections, depth: DEPTH, expect }),
+const cheap = (name: string, request: Buffer, expect: number, port = d.httpPort, pid = daemonPid) =>
+  row(name, pid, total * CHEAP_MULTIPLIER, (count) =>
+    rawLoad({ port, request, total: count, connections, depth: DEPTH, expect }),
   );
 const json = { "content-type": "application/json" };
 const cases = [
@@ -130,16 +140,23 @@ const cases = [
       }),
     ),
   ),
-  cheap(
-    "refused: wrong token",
-    http1Request(
-      d.httpPort,
-      "POST",
-      GET_INFO,
-      { ...json, authorization: `Bearer ${"w".repeat(43)}` },
-      "{}",
+  ...[
+    ["refused: wrong token", d.httpPort, daemonPid],
+    ["refused: node:http floor", bare.floorPort, barePid],
+  ].map(([name, port, pid]) =>
+    cheap(
+      name as string,
+      http1Request(
+        port as number,
+        "POST",
+        GET_INFO,
+        { ...json, authorization: `Bearer ${"w".repeat(43)}` },
+        "{}",
+      ),
+      401,
+      port as number,
+      pid as number,
     ),
-    401,
   ),
   cheap("health", http1Request(d.httpPort, "GET", "/health", {}), 200),
 ];
@@ -167,7 +184,13 @@ try {
     `  refused / accepted (JSON)      ${ratio("refused: wrong token", "daemon Connect JSON")}  [>= 10x]`,
   );
   console.log(
-    `  health / accepted (JSON)       ${ratio("health", "daemon Connect JSON")}  (the most a refusal could reach)`,
+    `  floor / accepted (JSON)        ${ratio("refused: node:http floor", "daemon Connect JSON")}  (the most any refusal on node:http reaches)`,
+  );
+  console.log(
+    `  floor / refused                ${ratio("refused: node:http floor", "refused: wrong token")}  (what the daemon adds to Node's refusal)`,
+  );
+  console.log(
+    `  health / accepted (JSON)       ${ratio("health", "daemon Connect JSON")}  (a bodyless GET, Host gate only)`,
   );
 } finally {
   bare.proc.kill();
