@@ -5,7 +5,6 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Interceptor } from "@connectrpc/connect";
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { AuditLog } from "../audit/audit.js";
 import { formatAddress } from "../config/address.js";
@@ -38,11 +37,10 @@ import { Metrics } from "./metrics.js";
 import {
   createPipeline,
   createRpcFallback,
-  type NodeHandler,
   type NodeRequest,
-  type NodeResponse,
   pipelineVerdictOf,
 } from "./pipeline.js";
+import { createRpcAdapter } from "./rpc-adapter.js";
 import { errorAndMetricsInterceptor, guardLibraryErrors } from "./rpc-interceptor.js";
 
 /** Limits of the listeners (slowloris, idle sockets, stream floods). */
@@ -242,8 +240,8 @@ export async function startDaemon(
       registerRoutes(router, deps);
       guardLibraryErrors(router.handlers);
     },
-    // connect-node types its response as a narrower write(); it is the listener's response.
-    fallback: (req: NodeRequest, res: unknown) => fallback(req, res as NodeResponse),
+    fallback,
+    logger,
     interceptors,
     readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
@@ -253,8 +251,8 @@ export async function startDaemon(
         .set(pipelineVerdictKey, pipelineVerdictOf(req)),
   };
   // gRPC needs HTTP/2 trailers, so it is served on the h2c listener only.
-  const http1Rpc = connectNodeAdapter({ ...adapterOptions, grpc: false }) as NodeHandler;
-  const h2Rpc = connectNodeAdapter(adapterOptions) as NodeHandler;
+  const http1Rpc = createRpcAdapter({ ...adapterOptions, grpc: false });
+  const h2Rpc = createRpcAdapter(adapterOptions);
 
   let httpHosts: ReadonlySet<string> = new Set();
   let grpcHosts: ReadonlySet<string> = new Set();
