@@ -15,7 +15,7 @@ export function defaultDataDir(
     return join(env.LOCALAPPDATA ?? join(home, "AppData", "Local"), "seed-daemon");
   }
   const xdg = env.XDG_DATA_HOME;
-  return join(xdg && xdg.startsWith("/") ? xdg : join(home, ".local", "share"), "seed-daemon");
+  return join(xdg?.startsWith("/") ? xdg : join(home, ".local", "share"), "seed-daemon");
 }
 
 /**
