@@ -125,6 +125,26 @@ const cheap = (name: string, request: Buffer, expect: number, port = d.httpPort,
     rawLoad({ port, request, total: count, connections, depth: DEPTH, expect }),
   );
 const json = { "content-type": "application/json" };
+/**
+ * The floor must answer exactly what the daemon answers a wrong token (bare-server.ts copies
+ * it): the same status, body and headers, apart from the date. Checked once, before measuring.
+ */
+async function checkFloorMatchesDaemon() {
+  const answer = async (port: number) => {
+    const res = await fetch(`http://127.0.0.1:${port}${GET_INFO}`, {
+      method: "POST",
+      headers: { ...json, authorization: `Bearer ${"w".repeat(43)}` },
+      body: "{}",
+    });
+    const headers = [...res.headers].filter(([k]) => k !== "date").sort();
+    return JSON.stringify({ status: res.status, headers, body: await res.text() });
+  };
+  const [daemon, floor] = [await answer(d.httpPort), await answer(bare.floorPort)];
+  if (daemon !== floor) {
+    throw new Error(`the floor's refusal differs from the daemon's:\n${daemon}\n${floor}`);
+  }
+}
+await checkFloorMatchesDaemon();
 const cases = [
   ...flavours.flatMap(([label, type, body]) => http1Rows(label, type, body)),
   ...servers.map(([who, s]) =>

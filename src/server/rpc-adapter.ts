@@ -46,7 +46,7 @@ function webHeaders(headers: IncomingHttpHeaders): Headers {
  *
  * connect-node aborts each call's request signal when the response closes, also after a call
  * that ended normally. With no reason given, `AbortController.abort()` builds a `DOMException`
- * and captures its stack: about 10-20 µs on these machines, a tenth of a Connect binary call.
+ * and captures its stack: about 10-20 µs on these machines, a fifth of a Connect binary call.
  * Here the signal is aborted only when the client went away before the answer was complete (the
  * response closed before it ended, or an HTTP/2 stream was reset), which is the only case where
  * a handler still listens. The request itself is the body (a Node stream is an async iterable of
