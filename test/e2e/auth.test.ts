@@ -191,6 +191,11 @@ describe("bearer token", () => {
       /seed_daemon_requests_total\{method="\/com\.seed\.daemon\.v1alpha\.Daemon\/GetInfo",code="ok"\} [1-9]/,
     );
     assert.match(m.body, /seed_daemon_request_duration_seconds_bucket/);
+    // The process and runtime metrics, under the daemon's prefix.
+    assert.match(m.body, /^seed_daemon_process_resident_memory_bytes [1-9]/m);
+    assert.match(m.body, /^seed_daemon_process_cpu_seconds_total [0-9.e-]+$/m);
+    assert.match(m.body, /^seed_daemon_nodejs_eventloop_lag_p99_seconds /m);
+    assert.match(m.body, /^seed_daemon_nodejs_heap_size_used_bytes [1-9]/m);
   });
 
   test("paths match exactly: /health/ and /metrics/ are not the public or metrics routes", async () => {
