@@ -51,9 +51,10 @@ export class Metrics {
   readonly #rejections = new Map<RejectReason, Counter.Internal>();
 
   /**
-   * The metrics of one procedure. prom-client hashes a label object on every `inc`/`observe`;
-   * the children here are looked up once per procedure and code and kept, so an RPC costs two
-   * map lookups. Procedures come from the router's fixed set, so the cache is bounded.
+   * The metrics of one procedure. The label children are made once per procedure and code and
+   * kept, so no label object is built per call. prom-client's children still check and hash
+   * their bound labels on every `inc` and `observe`: about 1 µs per RPC in all, measured.
+   * Procedures come from the router's fixed set, so the cache is bounded.
    */
   rpc(method: string): RpcMetrics {
     let m = this.#rpcs.get(method);
