@@ -9,8 +9,9 @@
  * @module
  */
 
-import { lstat } from "node:fs/promises";
-import { isAbsolute } from "node:path";
+import { constants as fsConstants } from "node:fs";
+import { access, lstat } from "node:fs/promises";
+import { dirname, isAbsolute } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
@@ -200,6 +201,11 @@ export function keyService(deps: ServiceDeps): Partial<ServiceImpl<typeof Daemon
         );
         if (existing)
           throw new ConnectError("a file already exists at file_path", Code.AlreadyExists);
+        // A directory that is missing, not a directory, not writable or read-only fails the
+        // write anyway: say so now, not after a derivation that would hold the queue a second.
+        await access(dirname(path), fsConstants.W_OK | fsConstants.X_OK).catch((err: unknown) => {
+          throw fileError(err, "write");
+        });
         const exported = await keystore.exportHmkey(name, req.password, undefined, ctx.signal);
         try {
           await writeHmkeyFile(path, exported.contents);

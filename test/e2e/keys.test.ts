@@ -370,6 +370,56 @@ describe("keys over RPC", () => {
     );
   });
 
+  test("an ExportKey whose directory is unusable fails at once, before any password derivation", async () => {
+    const ro = join(files, "read-only");
+    mkdirSync(ro, { mode: 0o500 });
+    const notDir = join(files, "plain-file");
+    writeFileSync(notDir, "x\n", { mode: 0o600 });
+    // Fill the daemon's derivation queue: one derivation runs, the rest wait their turn, and a
+    // password export that needs a derivation is then refused with resource_exhausted.
+    const stop = new AbortController();
+    const fillers = Array.from({ length: 12 }, (_, i) =>
+      codeOf(
+        daemon.exportKey(
+          { name: "main", filePath: join(files, `filler-${i}.json`), password: EXPORT_PASSWORD },
+          { signal: stop.signal },
+        ),
+      ),
+    );
+    try {
+      let full = false;
+      for (let i = 0; i < 100 && !full; i++) {
+        const probe = await codeOf(
+          daemon.exportKey({
+            name: "main",
+            filePath: join(files, `probe-${i}.json`),
+            password: EXPORT_PASSWORD,
+          }),
+        );
+        full = probe === Code.ResourceExhausted;
+      }
+      assert.ok(full, "the derivation queue filled up");
+      const doomed: [string, Code][] = [
+        [join(files, "no-dir", "k.json"), Code.NotFound],
+        [join(notDir, "k.json"), Code.InvalidArgument],
+        ...(process.getuid?.() === 0
+          ? []
+          : [[join(ro, "k.json"), Code.PermissionDenied] as [string, Code]]),
+      ];
+      for (const [filePath, code] of doomed) {
+        assert.equal(
+          await codeOf(daemon.exportKey({ name: "main", filePath, password: EXPORT_PASSWORD })),
+          code,
+          filePath,
+        );
+        assert.equal(existsSync(filePath), false);
+      }
+    } finally {
+      stop.abort();
+      await Promise.all(fillers);
+    }
+  });
+
   test("ImportKey refuses oversized, malformed and mismatched files", async () => {
     const bad = join(files, "bad");
     mkdirSync(bad);
