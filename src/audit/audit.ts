@@ -116,7 +116,7 @@ export function auditSafe(text: string | undefined): string | undefined {
  */
 export class AuditLog {
   readonly #log: Logger;
-  readonly #fd: number | undefined;
+  #fd: number | undefined;
 
   constructor(logger: Logger, filePath?: string) {
     this.#log = logger.child({ audit: true });
@@ -168,7 +168,12 @@ export class AuditLog {
     }
   }
 
+  /**
+   * Closes the audit file. A record made later (a call still running when shutdown's bound ran
+   * out) reaches the log only: its descriptor number may already belong to another file.
+   */
   close(): void {
     if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
   }
 }

@@ -40,7 +40,7 @@ import {
   type NodeRequest,
   pipelineVerdictOf,
 } from "./pipeline.js";
-import { createRpcAdapter } from "./rpc-adapter.js";
+import { CallsInFlight, createRpcAdapter } from "./rpc-adapter.js";
 import { errorAndMetricsInterceptor, guardLibraryErrors } from "./rpc-interceptor.js";
 
 /** Limits of the listeners (slowloris, idle sockets, stream floods). */
@@ -235,7 +235,9 @@ export async function startDaemon(
     authInterceptor(auth, audit, identity),
   ];
   const fallback = createRpcFallback(config.maxRequestBytes);
+  const calls = new CallsInFlight();
   const adapterOptions = {
+    calls,
     routes: (router: Parameters<typeof registerRoutes>[0]) => {
       registerRoutes(router, deps);
       guardLibraryErrors(router.handlers);
@@ -413,10 +415,16 @@ export async function startDaemon(
       for (const s of sessions) s.close();
       for (const socket of sockets) cutWhenFlushed(socket);
       // Streams (WatchDocuments) never end by themselves: give unary calls the drain window,
-      // then abort handler signals and cut what is left. One bound for all of it.
-      if ((await Promise.race([closed, delay(DRAIN_TIMEOUT_MS)])) === "timeout") {
+      // then abort handler signals and cut what is left. One bound for all of it. A call whose
+      // client went away has no connection left but may still be running: it is waited for too,
+      // so that its audit record reaches the file and it never meets a closed keystore.
+      const drained = closed.then(() => calls.idle());
+      if ((await Promise.race([drained, delay(DRAIN_TIMEOUT_MS)])) === "timeout") {
         cutAll();
-        await Promise.race([closed, delay(CUT_TIMEOUT_MS)]);
+        await Promise.race([drained, delay(CUT_TIMEOUT_MS)]);
+      }
+      if (calls.count > 0) {
+        logger.warn({ calls: calls.count }, "calls still running at exit: they are cut short");
       }
       release();
     })();

@@ -26,6 +26,43 @@ export interface RpcAdapterOptions extends ConnectRouterOptions {
   contextValues(req: NodeRequest): ContextValues;
   /** Where an answer that could not be delivered is noted (at debug level). */
   logger: Logger;
+  /** Counts each call from its start until its handler and its answer are done. */
+  calls?: CallsInFlight;
+}
+
+/**
+ * The RPC calls still running. A call outlives its connection when the client goes away: its
+ * handler still runs (a password derivation takes a second), and only it knows when it is done.
+ * Shutdown waits for {@link idle} before it closes the keystore and the audit file those
+ * handlers use.
+ */
+export class CallsInFlight {
+  #count = 0;
+  #waiting: (() => void)[] = [];
+
+  get count(): number {
+    return this.#count;
+  }
+
+  enter(): void {
+    this.#count++;
+  }
+
+  leave(): void {
+    this.#count--;
+    if (this.#count === 0 && this.#waiting.length > 0) {
+      const waiting = this.#waiting;
+      this.#waiting = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  /** Resolves once no call runs. */
+  idle(): Promise<void> {
+    return this.#count === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => this.#waiting.push(resolve));
+  }
 }
 
 /** The Fetch API's `Headers` of a Node request, without HTTP/2 pseudo-headers. */
@@ -56,7 +93,7 @@ function webHeaders(headers: IncomingHttpHeaders): Headers {
  * connect-node printed it with `console.error`.
  */
 export function createRpcAdapter(options: RpcAdapterOptions): NodeHandler {
-  const { fallback, contextValues, logger } = options;
+  const { fallback, contextValues, logger, calls } = options;
   const router = createConnectRouter({
     acceptCompression: [compressionGzip, compressionBrotli],
     ...options,
@@ -97,8 +134,22 @@ export function createRpcAdapter(options: RpcAdapterOptions): NodeHandler {
       signal: controller.signal,
       contextValues: contextValues(req),
     };
+    // A unary handler's promise settles once the method has run; a stream's method runs while
+    // its answer is written, over a connection the drain waits for. (The promise of
+    // universalResponseToNodeResponse is no end to wait for: it waits for an `end` event that a
+    // Node response never emits.)
+    calls?.enter();
     handler(uReq)
-      .then((uRes) => universalResponseToNodeResponse(uRes, res as NodeResponse))
+      .then(
+        (uRes) => {
+          calls?.leave();
+          return universalResponseToNodeResponse(uRes, res as NodeResponse);
+        },
+        (err: unknown) => {
+          calls?.leave();
+          throw err;
+        },
+      )
       .catch((err: unknown) => {
         logger.debug(
           { method: handler.method.name, code: Code[ConnectError.from(err).code] },

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:http2";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Daemon } from "../../src/gen/com/seed/daemon/v1alpha/daemon_pb.js";
-import { codeOf, withToken } from "../helpers/clients.js";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { clientFor, codeOf, withToken } from "../helpers/clients.js";
+import { removeDir, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.js";
 
 /** The daemon's drain bound plus the cut and exit grace, with room for a loaded CI machine. */
 const EXIT_BOUND_MS = 9_000;
@@ -43,6 +43,48 @@ describe("shutdown", () => {
       if (exit === "hung") d.proc.kill("SIGKILL");
       assert.deepEqual(exit, { code: 0, signal: null }, `cycle ${i}`);
       assert.equal(existsSync(join(d.dataDir, "daemon.json")), false, `cycle ${i}`);
+    }
+  });
+
+  test("SIGTERM waits for a call whose client went away: its audit record reaches the file", async () => {
+    const dir = tempDir();
+    const audit = join(dir, "audit.jsonl");
+    const d = await startDaemon({ args: ["--audit-log", audit] });
+    try {
+      const daemon = clientFor(Daemon, "connect", d, d.token);
+      const words = (await daemon.genMnemonic({})).mnemonic;
+      await daemon.registerKey({ name: "main", mnemonic: words });
+      // A password export spends about a second in its key derivation. Its client leaves
+      // while it runs, so the daemon has no connection left when it is told to stop.
+      const filePath = join(dir, "main.hmkey.json");
+      const leave = new AbortController();
+      const call = codeOf(
+        daemon.exportKey(
+          { name: "main", filePath, password: "a password of this test" },
+          { signal: leave.signal },
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 150));
+      leave.abort();
+      assert.equal(await call, Code.Canceled);
+      const exit = await exitWithin(d, EXIT_BOUND_MS);
+      if (exit === "hung") d.proc.kill("SIGKILL");
+      assert.deepEqual(exit, { code: 0, signal: null });
+      const records = readFileSync(audit, "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l) as { event: string; outcome: string });
+      const logged = d
+        .output()
+        .split("\n")
+        .filter((l) => l.includes('"audit":true'));
+      assert.equal(logged.length, records.length, "the log and the file hold the same records");
+      const exported = records.filter((r) => r.event === "key.export");
+      assert.equal(exported.length, 1, "the export's record is in the audit file");
+      assert.equal(existsSync(filePath), exported[0]?.outcome === "ok");
+    } finally {
+      if (d.proc.exitCode === null) d.proc.kill("SIGKILL");
+      removeDir(dir);
     }
   });
 
