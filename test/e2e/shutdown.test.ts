@@ -19,6 +19,14 @@ function exitWithin(d: TestDaemon, ms: number) {
   ]);
 }
 
+/** The CPU time a process has used so far (Linux), in ms. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses: utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 describe("shutdown", () => {
   // The trigger of a hang seen on Node 24: a gRPC client whose h2 session stays open after a
   // refused call and an accepted one. Node only half-closes such a socket on a graceful close.
@@ -64,7 +72,13 @@ describe("shutdown", () => {
           { signal: leave.signal },
         ),
       );
-      await new Promise((r) => setTimeout(r, 150));
+      // The derivation is the only work the daemon has: once it has spent 100 ms of CPU, the
+      // call is surely running, and far from done.
+      const pid = d.proc.pid ?? 0;
+      const start = cpuMs(pid);
+      for (let i = 0; i < 400 && cpuMs(pid) - start < 100; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
       leave.abort();
       assert.equal(await call, Code.Canceled);
       const exit = await exitWithin(d, EXIT_BOUND_MS);
