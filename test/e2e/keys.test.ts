@@ -377,8 +377,9 @@ describe("keys over RPC", () => {
     writeFileSync(notDir, "x\n", { mode: 0o600 });
     // Fill the daemon's derivation queue: one derivation runs, the rest wait their turn, and a
     // password export that needs a derivation is then refused with resource_exhausted.
-    const stop = new AbortController();
-    const fillers = Array.from({ length: 12 }, (_, i) =>
+    // One controller each: a signal shared by a dozen calls trips Node's listener-leak warning.
+    const stops = Array.from({ length: 12 }, () => new AbortController());
+    const fillers = stops.map((stop, i) =>
       codeOf(
         daemon.exportKey(
           { name: "main", filePath: join(files, `filler-${i}.json`), password: EXPORT_PASSWORD },
@@ -415,7 +416,7 @@ describe("keys over RPC", () => {
         assert.equal(existsSync(filePath), false);
       }
     } finally {
-      stop.abort();
+      for (const stop of stops) stop.abort();
       await Promise.all(fillers);
     }
   });
