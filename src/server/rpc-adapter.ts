@@ -26,7 +26,7 @@ export interface RpcAdapterOptions extends ConnectRouterOptions {
   contextValues(req: NodeRequest): ContextValues;
   /** Where an answer that could not be delivered is noted (at debug level). */
   logger: Logger;
-  /** Counts each call from its start until its handler and its answer are done. */
+  /** Counts each call from its start until its handler has run (see {@link CallsInFlight}). */
   calls?: CallsInFlight;
 }
 

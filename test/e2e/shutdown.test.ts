@@ -54,53 +54,55 @@ describe("shutdown", () => {
     }
   });
 
-  test("SIGTERM waits for a call whose client went away: its audit record reaches the file", async () => {
-    const dir = tempDir();
-    const audit = join(dir, "audit.jsonl");
-    const d = await startDaemon({ args: ["--audit-log", audit] });
-    try {
-      const daemon = clientFor(Daemon, "connect", d, d.token);
-      const words = (await daemon.genMnemonic({})).mnemonic;
-      await daemon.registerKey({ name: "main", mnemonic: words });
-      // A password export spends about a second in its key derivation. Its client leaves
-      // while it runs, so the daemon has no connection left when it is told to stop.
-      const filePath = join(dir, "main.hmkey.json");
-      const leave = new AbortController();
-      const call = codeOf(
-        daemon.exportKey(
-          { name: "main", filePath, password: "a password of this test" },
-          { signal: leave.signal },
-        ),
-      );
-      // The derivation is the only work the daemon has: once it has spent 100 ms of CPU, the
-      // call is surely running, and far from done.
-      const pid = d.proc.pid ?? 0;
-      const start = cpuMs(pid);
-      for (let i = 0; i < 400 && cpuMs(pid) - start < 100; i++) {
-        await new Promise((r) => setTimeout(r, 25));
+  for (const protocol of ["connect", "grpc-web", "grpc"] as const) {
+    test(`${protocol}: SIGTERM waits for a call whose client went away; its audit record reaches the file`, async () => {
+      const dir = tempDir();
+      const audit = join(dir, "audit.jsonl");
+      const d = await startDaemon({ args: ["--audit-log", audit] });
+      try {
+        const daemon = clientFor(Daemon, "connect", d, d.token);
+        const words = (await daemon.genMnemonic({})).mnemonic;
+        await daemon.registerKey({ name: "main", mnemonic: words });
+        // A password export spends about a second in its key derivation. Its client leaves
+        // while it runs, so the daemon has no connection left when it is told to stop.
+        const filePath = join(dir, "main.hmkey.json");
+        const leave = new AbortController();
+        const call = codeOf(
+          clientFor(Daemon, protocol, d, d.token).exportKey(
+            { name: "main", filePath, password: "a password of this test" },
+            { signal: leave.signal },
+          ),
+        );
+        // The derivation is the only work the daemon has: once it has spent 100 ms of CPU, the
+        // call is surely running, and far from done.
+        const pid = d.proc.pid ?? 0;
+        const start = cpuMs(pid);
+        for (let i = 0; i < 400 && cpuMs(pid) - start < 100; i++) {
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        leave.abort();
+        assert.equal(await call, Code.Canceled);
+        const exit = await exitWithin(d, EXIT_BOUND_MS);
+        if (exit === "hung") d.proc.kill("SIGKILL");
+        assert.deepEqual(exit, { code: 0, signal: null });
+        const records = readFileSync(audit, "utf8")
+          .split("\n")
+          .filter((l) => l !== "")
+          .map((l) => JSON.parse(l) as { event: string; outcome: string });
+        const logged = d
+          .output()
+          .split("\n")
+          .filter((l) => l.includes('"audit":true'));
+        assert.equal(logged.length, records.length, "the log and the file hold the same records");
+        const exported = records.filter((r) => r.event === "key.export");
+        assert.equal(exported.length, 1, "the export's record is in the audit file");
+        assert.equal(existsSync(filePath), exported[0]?.outcome === "ok");
+      } finally {
+        if (d.proc.exitCode === null) d.proc.kill("SIGKILL");
+        removeDir(dir);
       }
-      leave.abort();
-      assert.equal(await call, Code.Canceled);
-      const exit = await exitWithin(d, EXIT_BOUND_MS);
-      if (exit === "hung") d.proc.kill("SIGKILL");
-      assert.deepEqual(exit, { code: 0, signal: null });
-      const records = readFileSync(audit, "utf8")
-        .split("\n")
-        .filter((l) => l !== "")
-        .map((l) => JSON.parse(l) as { event: string; outcome: string });
-      const logged = d
-        .output()
-        .split("\n")
-        .filter((l) => l.includes('"audit":true'));
-      assert.equal(logged.length, records.length, "the log and the file hold the same records");
-      const exported = records.filter((r) => r.event === "key.export");
-      assert.equal(exported.length, 1, "the export's record is in the audit file");
-      assert.equal(existsSync(filePath), exported[0]?.outcome === "ok");
-    } finally {
-      if (d.proc.exitCode === null) d.proc.kill("SIGKILL");
-      removeDir(dir);
-    }
-  });
+    });
+  }
 
   test("a second SIGTERM during the drain exits 0 at once and still removes daemon.json", async () => {
     const d = await startDaemon();
