@@ -19,12 +19,15 @@ function exitWithin(d: TestDaemon, ms: number) {
   ]);
 }
 
+/** Clock ticks per second in `/proc/<pid>/stat` (Linux's USER_HZ, 100 on every architecture). */
+const USER_HZ = 100;
+
 /** The CPU time a process has used so far (Linux), in ms. */
 function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // Fields after the command name, which is in parentheses: utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
 }
 
 describe("shutdown", () => {
@@ -66,10 +69,11 @@ describe("shutdown", () => {
         // A password export spends about a second in its key derivation. Its client leaves
         // while it runs, so the daemon has no connection left when it is told to stop.
         const filePath = join(dir, "main.hmkey.json");
+        const password = `export-pw-${Math.random().toString(36).slice(2)}`;
         const leave = new AbortController();
         const call = codeOf(
           clientFor(Daemon, protocol, d, d.token).exportKey(
-            { name: "main", filePath, password: "a password of this test" },
+            { name: "main", filePath, password },
             { signal: leave.signal },
           ),
         );
@@ -85,7 +89,10 @@ describe("shutdown", () => {
         const exit = await exitWithin(d, EXIT_BOUND_MS);
         if (exit === "hung") d.proc.kill("SIGKILL");
         assert.deepEqual(exit, { code: 0, signal: null });
-        const records = readFileSync(audit, "utf8")
+        const auditText = readFileSync(audit, "utf8");
+        assert.equal(auditText.includes(password), false, "the password is not in the audit file");
+        assert.equal(d.output().includes(password), false, "the password is not in the log");
+        const records = auditText
           .split("\n")
           .filter((l) => l !== "")
           .map((l) => JSON.parse(l) as { event: string; outcome: string });
