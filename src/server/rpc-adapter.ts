@@ -27,7 +27,7 @@ export interface RpcAdapterOptions extends ConnectRouterOptions {
   /** Where an answer that could not be delivered is noted (at debug level). */
   logger: Logger;
   /** Counts each call from its start until its handler has run (see {@link CallsInFlight}). */
-  calls?: CallsInFlight;
+  calls: CallsInFlight;
 }
 
 /**
@@ -138,15 +138,15 @@ export function createRpcAdapter(options: RpcAdapterOptions): NodeHandler {
     // its answer is written, over a connection the drain waits for. (The promise of
     // universalResponseToNodeResponse is no end to wait for: it waits for an `end` event that a
     // Node response never emits.)
-    calls?.enter();
+    calls.enter();
     handler(uReq)
       .then(
         (uRes) => {
-          calls?.leave();
+          calls.leave();
           return universalResponseToNodeResponse(uRes, res as NodeResponse);
         },
         (err: unknown) => {
-          calls?.leave();
+          calls.leave();
           throw err;
         },
       )
